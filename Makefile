@@ -1,0 +1,59 @@
+# Chanjiao: `make run` serves the platform, `make test` runs the whole suite.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip --disable-pip-version-check
+# torch==2.13.0 is the CPU build on local disk; the constraint stops a CUDA build being pulled in.
+PIP_INSTALL := $(PIP) install -c constraints.txt
+PYTHON ?= python3.11
+
+# One OpenMP thread per process: the encoder hangs in forked workers otherwise, and crawls
+# under CPU contention. Models load from installed packages only.
+export OMP_NUM_THREADS ?= 1
+export OMP_WAIT_POLICY ?= passive
+export MKL_NUM_THREADS ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+CATALOGUES := $(wildcard platform/chanjiao/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGUES:.po=.mo)
+
+.PHONY: run test install install-test bench lint translations clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -U pip
+
+$(VENV)/.installed: pyproject.toml constraints.txt | $(PY)
+	$(PIP_INSTALL) -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(PY)
+	$(PIP_INSTALL) -e '.[test]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+%.mo: %.po | $(PY)
+	$(VENV)/bin/pybabel compile -f -i $< -o $@
+
+translations: $(COMPILED)
+
+run: install translations
+	$(VENV)/bin/flask --app wsgi init-instance
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+
+test: install-test translations
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install-test
+	$(PY) bench/matching_bench.py
+
+lint: install-test
+	$(PY) -m compileall -q platform matching tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,22 @@
+"""Gunicorn settings for ``make run`` (``gunicorn -c gunicorn.conf.py wsgi:app``)."""
+import multiprocessing
+import os
+
+bind = os.environ.get("CHANJIAO_BIND", "127.0.0.1:8000")
+# No more workers than cores: each worker holds the encoder and runs one OpenMP thread.
+workers = min(int(os.environ.get("CHANJIAO_WORKERS", 2)), multiprocessing.cpu_count())
+threads = 1
+timeout = 60
+# The app (and any encoder) is created in each worker after the fork, never in the master:
+# an encoder that has run OpenMP threads does not survive a fork.
+preload_app = False
+accesslog = "-"
+raw_env = ["OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=passive", "HF_HUB_OFFLINE=1"]
+
+
+def on_starting(server):
+    """Create the instance secret key once, in the master, before any worker forks."""
+    from chanjiao.config import ensure_secret_key, instance_path
+
+    if not os.environ.get("CHANJIAO_SECRET_KEY"):
+        ensure_secret_key(instance_path())

@@ -1,0 +1,69 @@
+"""Defaults; the environment overrides them (``CHANJIAO_*`` and ``DATABASE_URL``)."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+SECRET_KEY_FILE = "secret_key"
+
+
+class DefaultConfig:
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # a long form must not expire while an HR officer types it
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = ("zh_CN", "en")
+    PAGE_SIZE = 20
+    MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+    # Login throttling: this many failures inside the window lock the account/IP for the lockout.
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+    LOGIN_LOCKOUT_SECONDS = 15 * 60
+    INVITATION_DAYS = 14
+    PASSWORD_RESET_HOURS = 24
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def instance_path() -> str:
+    """The instance folder (database, secret key): ``CHANJIAO_INSTANCE_PATH`` or ``./instance``."""
+    return os.environ.get("CHANJIAO_INSTANCE_PATH") or str(REPO_ROOT / "instance")
+
+
+def database_url(instance_path: str | os.PathLike[str]) -> str:
+    """Return the SQLAlchemy URL: ``DATABASE_URL`` or SQLite in the instance folder."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return f"sqlite:///{Path(instance_path) / 'chanjiao.db'}"
+    # psycopg 3 is the driver we ship; bare postgres URLs would ask SQLAlchemy for psycopg2.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def ensure_secret_key(instance_path: str | os.PathLike[str]) -> str:
+    """Read the instance secret key, creating it once if it does not exist.
+
+    Creation uses O_EXCL so that concurrent starters agree on one key: the first writer
+    wins and the others read its key.
+    """
+    path = Path(instance_path) / SECRET_KEY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+        if key:
+            return key
+        raise RuntimeError(f"{path} is empty; delete it to generate a new secret key") from None
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key

@@ -1,0 +1,163 @@
+"""Shared fixtures: a real database (SQLite, or PostgreSQL when DATABASE_URL says so), the app,
+a CSRF-aware client, a CLI runner and object factories."""
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
+
+from chanjiao import create_app
+from chanjiao.config import database_url
+from chanjiao.extensions import db
+
+from . import factories
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _is_postgres(url: str) -> bool:
+    return url.startswith("postgresql")
+
+
+@contextmanager
+def fresh_database(folder: Path) -> Iterator[str]:
+    """Yield the URL of a new, empty database: SQLite in ``folder``, or, when DATABASE_URL
+    names a PostgreSQL server, a new database on it that is dropped afterwards (so concurrent
+    runs never share tables)."""
+    configured = database_url(folder)
+    if not _is_postgres(configured):
+        yield configured
+        return
+    name = f"chanjiao_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(configured, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(configured).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_uri(tmp_path_factory) -> Iterator[str]:
+    """The database every ``app`` of this test session uses."""
+    with fresh_database(tmp_path_factory.mktemp("db")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def instance_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("chanjiao-instance")
+
+
+_schema_ready: set[str] = set()
+
+
+@pytest.fixture
+def app(database_uri: str, instance_dir: Path) -> Iterator[Flask]:
+    """The app on the session database; every table is emptied after each test."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-" + secrets.token_hex(8),
+            "SQLALCHEMY_DATABASE_URI": database_uri,
+            "SERVER_NAME": "chanjiao.test",
+        }
+    )
+    with app.app_context():
+        if database_uri not in _schema_ready:
+            db.drop_all()
+            db.create_all()
+            _schema_ready.add(database_uri)
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            _empty_all_tables()
+            # Each app has its own engine; an undisposed pool leaks connections (ResourceWarning).
+            for engine in db.engines.values():
+                engine.dispose()
+
+
+def _empty_all_tables() -> None:
+    tables = db.metadata.sorted_tables
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(tables):
+                conn.execute(table.delete())
+
+
+class CSRFClient(FlaskClient):
+    """Test client that adds a valid CSRF token to form posts, as a browser's form would.
+
+    Pass ``csrf=False`` to send a post without one.
+    """
+
+    def csrf_token(self) -> str:
+        with self.session_transaction() as sess:
+            raw = sess.setdefault("csrf_token", secrets.token_hex(20))
+        signer = URLSafeTimedSerializer(self.application.secret_key, salt="wtf-csrf-token")
+        return signer.dumps(raw)
+
+    def open(self, *args, csrf: bool = True, **kwargs):
+        method = (kwargs.get("method") or "GET").upper()
+        data = kwargs.get("data")
+        if csrf and method in ("POST", "PUT", "PATCH", "DELETE") and not kwargs.get("json"):
+            data = {} if data is None else data
+            if isinstance(data, dict) and "csrf_token" not in data:
+                kwargs["data"] = {**data, "csrf_token": self.csrf_token()}
+        return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def client(app: Flask) -> CSRFClient:
+    app.test_client_class = CSRFClient
+    return app.test_client()  # type: ignore[return-value]
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make():
+    """Factories that build and commit objects: ``make.org(...)``, ``make.user(...)``, ..."""
+    return factories
+
+
+@pytest.fixture
+def login(client: CSRFClient):
+    """``login(user)`` logs ``client`` in as ``user`` through the real login form."""
+
+    def do_login(user, password: str = factories.DEFAULT_PASSWORD):
+        response = client.post(
+            "/login", data={"email": user.email, "password": password}, follow_redirects=False
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+        return response
+
+    return do_login
+
+
+@pytest.fixture(autouse=True)
+def _no_hub_downloads(monkeypatch) -> None:
+    # Models come from installed packages only; a hub call would hang on this network.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
