@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template, session
+from flask import Flask, has_request_context, render_template, session
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -63,7 +63,9 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _select_locale() -> str:
-    # Chinese first: English only when the visitor chose it.
+    # Chinese first: English only when the visitor chose it. CLI commands speak Chinese.
+    if not has_request_context():
+        return "zh_CN"
     lang = session.get("lang")
     return lang if lang in ("zh_CN", "en") else "zh_CN"
 

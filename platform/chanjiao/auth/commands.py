@@ -1,0 +1,27 @@
+"""``flask create-user``: association staff and admin accounts."""
+from __future__ import annotations
+
+import click
+
+from ..errors import DomainError
+from ..extensions import db
+from . import services
+
+
+@click.command("create-user")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["staff", "admin"]), default="staff", show_default=True)
+@click.password_option()
+def create_user(email: str, name: str, role: str, password: str) -> None:
+    """Create an association staff or admin account."""
+    try:
+        user = services.create_user(email, name, password, role)
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    click.echo(f"created {user.role} {user.email} (id {user.id})")
+
+
+commands = [create_user]
