@@ -1,6 +1,8 @@
-"""Accounts: password hashing, authentication with login throttling."""
+"""Accounts: password hashing, authentication with login throttling, password resets."""
 from __future__ import annotations
 
+import hashlib
+import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -8,10 +10,11 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..errors import DomainError, PermissionDenied
+from ..errors import DomainError, InvalidTransition, NotFound, PermissionDenied
 from ..extensions import db
-from ..models import LoginThrottle, User
+from ..models import LoginThrottle, PasswordResetToken, User
 from ..models._common import utcnow
+from ..models.audit import record
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -138,3 +141,112 @@ def check_password_strength(password: str) -> None:
         )
     if password.isdigit() or password.isalpha():
         raise DomainError(_("密码需同时包含字母和数字或符号。"), field="password")
+
+
+# --- One-time links (invitations and password resets) -----------------------------------------
+
+
+def new_secret() -> tuple[str, str]:
+    """Return ``(code, sha256 hex of code)``; only the hash is ever stored."""
+    code = secrets.token_urlsafe(32)
+    return code, hash_secret(code)
+
+
+def hash_secret(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
+# --- Password resets ----------------------------------------------------------------------------
+
+
+def can_manage_user(actor: User, user: User) -> bool:
+    """Whether ``actor`` may act on ``user``'s account (reset links, roles, deactivation).
+
+    Staff manage every account except that only an admin manages admins; an organisation admin
+    manages the accounts of their own organisation only.
+    """
+    if actor.is_staff:
+        return user.role != "admin" or actor.role == "admin"
+    return (
+        actor.role == "org_admin"
+        and actor.organisation_id is not None
+        and user.organisation_id == actor.organisation_id
+    )
+
+
+def issue_password_reset(actor: User, user: User) -> tuple[PasswordResetToken, str]:
+    """Issue a one-time reset link for ``user``; return the row and the raw token.
+
+    Older unused tokens of the same user stop working. Raises :class:`NotFound` when the actor
+    may not manage the user (an organisation admin must not learn of other organisations'
+    accounts).
+    """
+    if not can_manage_user(actor, user):
+        if actor.is_staff:
+            raise PermissionDenied(_("只有系统管理员可以为管理员账号重置密码。"))
+        raise NotFound(_("用户不存在。"))
+    if not user.active:
+        raise DomainError(_("该账号已停用，不能重置密码。"))
+    now = utcnow()
+    _expire_open_resets(user, now)
+    token, token_hash = new_secret()
+    hours = current_app.config["PASSWORD_RESET_HOURS"]
+    reset = PasswordResetToken(
+        user_id=user.id,
+        token_hash=token_hash,
+        created_by_id=actor.id,
+        created_at=now,
+        expires_at=now + timedelta(hours=hours),
+    )
+    db.session.add(reset)
+    db.session.flush()
+    record(actor, "user.reset_issued", user, expires_at=reset.expires_at.isoformat())
+    return reset, token
+
+
+def _expire_open_resets(user: User, now: datetime) -> None:
+    # The model has no "revoked" column: expiring them now has the same effect.
+    open_tokens = db.session.scalars(
+        select(PasswordResetToken).where(
+            PasswordResetToken.user_id == user.id,
+            PasswordResetToken.used_at.is_(None),
+            PasswordResetToken.expires_at > now,
+        )
+    )
+    for old in open_tokens:
+        old.expires_at = now
+
+
+def find_password_reset(token: str, *, lock: bool = False) -> PasswordResetToken:
+    """Return the usable reset row for ``token`` or raise :class:`DomainError` saying why not."""
+    query = select(PasswordResetToken).where(PasswordResetToken.token_hash == hash_secret(token))
+    if lock:
+        query = query.with_for_update()
+    reset = db.session.scalar(query)
+    if reset is None:
+        raise NotFound(_("重置链接无效，请向管理员索取新的链接。"))
+    if reset.used_at is not None:
+        raise InvalidTransition(_("该重置链接已被使用，每个链接只能使用一次。"))
+    if reset.expires_at <= utcnow():
+        raise InvalidTransition(_("该重置链接已失效，请向管理员索取新的链接。"))
+    if not reset.user.active:
+        raise PermissionDenied(_("该账号已停用，请联系协会工作人员。"))
+    return reset
+
+
+def reset_password(token: str, password: str) -> User:
+    """Set a new password with a one-time token; the token is spent. The caller commits."""
+    reset = find_password_reset(token, lock=True)
+    check_password_strength(password)
+    now = utcnow()
+    user = reset.user
+    user.password_hash = hash_password(password)
+    reset.used_at = now
+    _expire_open_resets(user, now)
+    # A locked-out user who just proved control of a fresh link may try again at once.
+    throttle = db.session.get(LoginThrottle, f"email:{user.email}")
+    if throttle is not None:
+        db.session.delete(throttle)
+    db.session.flush()
+    record(user, "user.password_reset", user)
+    return user
