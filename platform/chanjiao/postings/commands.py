@@ -1,4 +1,25 @@
 """Flask commands for postings and the skill vocabulary."""
 from __future__ import annotations
 
-commands: list = []
+import importlib
+
+import click
+
+from ..extensions import db
+from ..skills import seed_vocabulary
+
+
+@click.command("seed-skills")
+def seed_skills() -> None:
+    """Add the seeded skill vocabulary (tags and synonyms); safe to run again."""
+    try:
+        # Imported lazily: the vocabulary is large and only this command needs it.
+        vocabulary = importlib.import_module("chanjiao.skill_vocabulary").VOCABULARY
+    except (ImportError, AttributeError):
+        raise click.ClickException("chanjiao.skill_vocabulary.VOCABULARY is not available") from None
+    added = seed_vocabulary(vocabulary)
+    db.session.commit()
+    click.echo(f"skill vocabulary: {added} tags added, {len(vocabulary)} in the vocabulary")
+
+
+commands = [seed_skills]
