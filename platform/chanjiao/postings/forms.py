@@ -302,7 +302,7 @@ class ProgrammeForm(FlaskForm):
         validators=[_required(_l("请选择证书类型。"))],
         invalid_message=_l("请选择列表中的证书类型。"),
     )
-    certificate_name = StringField(_l("证书名称"), validators=[Optional(), _max(s.MAX_CERTIFICATE_NAME)])
+    certificate_name = StringField(_l("证书名称"), validators=[_max(s.MAX_CERTIFICATE_NAME)])
     total_hours = WholeNumberField(
         _l("总学时"),
         validators=[
