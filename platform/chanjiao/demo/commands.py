@@ -1,22 +1,51 @@
 """``flask seed-demo``: the original Chaoyang demo dataset."""
 from __future__ import annotations
 
+import time
+
 import click
 from sqlalchemy import select
 
+from ..choices import ORG_KINDS, label
 from ..extensions import db
-from ..models import Organisation
+from ..models import Organisation, User
 
 
 def database_is_empty() -> bool:
-    """True when no organisation exists yet (a fresh instance)."""
-    return db.session.scalar(select(Organisation.id).limit(1)) is None
+    """True when no organisation and no account exist yet (a fresh instance)."""
+    return (
+        db.session.scalar(select(Organisation.id).limit(1)) is None
+        and db.session.scalar(select(User.id).limit(1)) is None
+    )
 
 
 @click.command("seed-demo")
 def seed_demo() -> None:
-    """Load the demo dataset (organisations, accounts, demands, programmes)."""
-    raise click.ClickException("seed-demo is not implemented yet")
+    """Load the demo dataset (organisations, accounts, demands, programmes) into an empty database."""
+    from .loader import DEMO_PASSWORD, STAFF_EMAIL, load_demo_data
+
+    if not database_is_empty():
+        raise click.ClickException(
+            "数据库中已有机构或账号，未写入任何演示数据。seed-demo 只能在空数据库上运行。"
+            " (The database is not empty; seed-demo only runs on an empty database.)"
+        )
+    started = time.perf_counter()
+    try:
+        summary = load_demo_data()
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    elapsed = time.perf_counter() - started
+
+    for kind in ORG_KINDS:
+        by_status = {s: n for (k, s), n in sorted(summary.organisations.items()) if k == kind}
+        click.echo(f"{label(ORG_KINDS, kind)}: {sum(by_status.values())} {by_status}")
+    click.echo(f"企业技能需求: {sum(summary.demands.values())} {dict(sorted(summary.demands.items()))}")
+    click.echo(f"培训项目: {sum(summary.programmes.values())} {dict(sorted(summary.programmes.items()))}")
+    click.echo(f"技能标签: {summary.skills}; 账号: {summary.users}; 已建索引: {summary.indexed}")
+    click.echo(f"协会工作人员登录: {STAFF_EMAIL} / {DEMO_PASSWORD}")
+    click.echo(f"演示数据已载入，用时 {elapsed:.1f} 秒。")
 
 
 commands = [seed_demo]
