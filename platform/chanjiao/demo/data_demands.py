@@ -304,7 +304,7 @@ DEMANDS: tuple[dict, ...] = (
         requirements=["具有咖啡师证书者优先", "热爱咖啡，服务意识强"],
     ),
     dict(
-        org="liangma", title="日料厨师", occupation="西式烹调师", level="L4",
+        org="liangma", title="日料厨师", occupation="厨师（日式料理）", level="L4",
         skills=["日式料理", "餐饮食品安全"],
         headcount=3, start="2027-04-20", budget=4000,
         description="日料品牌门店扩张，需要掌握刺身、寿司和热菜出品的厨师。",

@@ -132,8 +132,8 @@ ENTERPRISES: tuple[dict, ...] = (
     ),
     # --- Property management ---
     dict(
-        key="anju", name="北京朝阳安居物业服务有限公司", industry="property",
-        district="劲松街道", address="朝阳区劲松南路11号安居物业大厦",
+        key="anju", name="北京朝阳朗居物业服务有限公司", industry="property",
+        district="劲松街道", address="朝阳区劲松南路11号朗居物业大厦",
         contact_name="梁国栋", contact_phone="010-67701701", member_since="2018-11-30",
         description="管理住宅小区34个、公共建筑6处，在管面积约420万平方米，员工1800余人。",
     ),
@@ -224,14 +224,14 @@ ENTERPRISES: tuple[dict, ...] = (
 INSTITUTIONS: tuple[dict, ...] = (
     # --- 职业技能类 (founding members first) ---
     dict(
-        key="yangguang", name="北京市朝阳区阳光职业技能培训学校", category="vocational_skill",
-        district="垡头街道", address="朝阳区垡头路甲15号阳光培训楼",
+        key="yangguang", name="北京市朝阳区恒技职业技能培训学校", category="vocational_skill",
+        district="垡头街道", address="朝阳区垡头路甲15号恒技培训楼",
         contact_name="任建国", contact_phone="010-67303101", founding=True,
         description="综合性职业技能培训学校，开设电工、焊工、钳工和工业机器人等工种培训，设有实操车间2400平方米。",
     ),
     dict(
-        key="dongfang", name="北京朝阳东方烹饪职业技能培训学校", category="vocational_skill",
-        district="潘家园街道", address="朝阳区潘家园路6号东方烹饪实训楼",
+        key="dongfang", name="北京朝阳鼎味烹饪职业技能培训学校", category="vocational_skill",
+        district="潘家园街道", address="朝阳区潘家园路6号鼎味烹饪实训楼",
         contact_name="苏大勇", contact_phone="010-67303102", founding=True,
         description="餐饮技能培训学校，设中餐、面点、西点和咖啡实训室，教师多为资深行政总厨。",
     ),
@@ -242,20 +242,20 @@ INSTITUTIONS: tuple[dict, ...] = (
         description="专注养老护理、医疗护理员和失智照护培训，与区内多家养老机构共建实训基地。",
     ),
     dict(
-        key="huaan", name="北京朝阳华安安全技术培训学校", category="vocational_skill",
-        district="王四营地区", address="朝阳区王四营地区观音堂路华安安全实训基地",
+        key="huaan", name="北京朝阳安行安全技术培训学校", category="vocational_skill",
+        district="王四营地区", address="朝阳区王四营地区观音堂路安行安全实训基地",
         contact_name="魏国强", contact_phone="010-67303104", founding=True,
         description="安全生产与特种作业培训机构，开展电工作业、焊接与热切割、高处作业和有限空间作业培训。",
     ),
     dict(
-        key="xinchi_school", name="北京朝阳新驰汽车职业技能培训学校", category="vocational_skill",
-        district="东坝地区", address="朝阳区东坝中路38号新驰汽车实训中心",
+        key="chicheng", name="北京朝阳驰程汽车职业技能培训学校", category="vocational_skill",
+        district="东坝地区", address="朝阳区东坝中路38号驰程汽车实训中心",
         contact_name="曾志伟", contact_phone="010-67303105", founding=True,
         description="汽车维修与新能源汽车技术培训学校，配备高压安全实训台架和整车实训工位。",
     ),
     dict(
-        key="qiaoshou", name="北京朝阳巧手家政职业技能培训学校", category="vocational_skill",
-        district="八里庄街道", address="朝阳区八里庄东里巧手家政培训中心",
+        key="qiaoshou", name="北京朝阳慧家家政职业技能培训学校", category="vocational_skill",
+        district="八里庄街道", address="朝阳区八里庄东里慧家家政培训中心",
         contact_name="彭秀英", contact_phone="010-67303106", founding=True,
         description="家政、母婴护理、育婴和整理收纳培训学校，为家政企业定向输送持证人员。",
     ),
@@ -272,8 +272,8 @@ INSTITUTIONS: tuple[dict, ...] = (
         description="数字技能培训学校，开设人工智能训练师、数据标注、软件测试和网络运维课程。",
     ),
     dict(
-        key="liren", name="北京朝阳丽人美容美发职业技能培训学校", category="vocational_skill",
-        district="小关街道", address="朝阳区小关北里丽人培训中心",
+        key="liren", name="北京朝阳予美美容美发职业技能培训学校", category="vocational_skill",
+        district="小关街道", address="朝阳区小关北里予美培训中心",
         contact_name="姜丽", contact_phone="010-67303109", founding=True,
         description="美容、美发与保健按摩技能培训学校，面向转岗人员提供初、中级技能培训。",
     ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 NONE = ("none", "")
 
 PROGRAMMES: tuple[dict, ...] = (
-    # ===== 阳光职业技能培训学校: electrical, machining, welding, robotics =====
+    # ===== 恒技职业技能培训学校: electrical, machining, welding, robotics =====
     dict(
         org="yangguang", title="低压电工作业特种作业操作证培训", skills=["低压电工作业", "电工"], level="L5",
         cert=("special_operation", "低压电工作业特种作业操作证"), hours=64, fee=1200, capacity=40, subsidy=True,
@@ -74,7 +74,7 @@ PROGRAMMES: tuple[dict, ...] = (
         modules=[("焊接安全与识图", 16), ("焊条电弧焊", 40), ("二氧化碳气体保护焊", 40), ("焊缝检验", 16)],
         outcomes=["能完成板对接平焊、立焊", "能识别常见焊接缺陷并分析原因"],
     ),
-    # ===== 东方烹饪职业技能培训学校: kitchens, bakery, coffee, hotel service =====
+    # ===== 鼎味烹饪职业技能培训学校: kitchens, bakery, coffee, hotel service =====
     dict(
         org="dongfang", title="中式烹调师（四级）培训", skills=["中式烹调", "餐饮食品安全"], level="L4",
         cert=("skill_level", "中式烹调师（四级）"), hours=160, fee=3800, capacity=30, subsidy=True,
@@ -252,7 +252,7 @@ PROGRAMMES: tuple[dict, ...] = (
         modules=[("心肺复苏与AED", 8), ("噎食、跌倒与烫伤处置", 8)],
         outcomes=["能规范实施心肺复苏和AED使用", "能正确处置噎食和跌倒"],
     ),
-    # ===== 华安安全技术培训学校: special operations and safety =====
+    # ===== 安行安全技术培训学校: special operations and safety =====
     dict(
         org="huaan", title="低压电工作业初训（取证班）", skills=["低压电工作业"], level="L5",
         cert=("special_operation", "低压电工作业特种作业操作证"), hours=64, fee=1100, capacity=50, subsidy=True,
@@ -317,9 +317,9 @@ PROGRAMMES: tuple[dict, ...] = (
         modules=[("起重机构造与安全装置", 16), ("安全操作规程与指挥信号", 16), ("上机实操", 24)],
         outcomes=["能按指挥信号平稳吊运", "能完成班前检查"],
     ),
-    # ===== 新驰汽车职业技能培训学校 =====
+    # ===== 驰程汽车职业技能培训学校 =====
     dict(
-        org="xinchi_school", title="新能源汽车高压安全与防护培训", skills=["高压电安全防护", "新能源汽车维修"], level="L5",
+        org="chicheng", title="新能源汽车高压安全与防护培训", skills=["高压电安全防护", "新能源汽车维修"], level="L5",
         cert=NONE, hours=32, fee=1200, capacity=30, subsidy=False,
         schedule="每月第一周周一至周四",
         description="面向汽修从业人员的新能源车高压作业入门课程，学习防护用品、断电流程和应急处置。",
@@ -327,7 +327,7 @@ PROGRAMMES: tuple[dict, ...] = (
         outcomes=["能规范完成高压断电与验电", "能正确选用绝缘防护用品"],
     ),
     dict(
-        org="xinchi_school", title="新能源汽车维修工（四级）培训", skills=["新能源汽车维修", "电机电控维修", "高压电安全防护"], level="L4",
+        org="chicheng", title="新能源汽车维修工（四级）培训", skills=["新能源汽车维修", "电机电控维修", "高压电安全防护"], level="L4",
         cert=("skill_level", "汽车维修工职业技能等级证书（四级）"), hours=160, fee=4800, capacity=24, subsidy=True,
         schedule="2027年3月16日开班，周一至周五白天，共20天",
         description="以主流纯电和插混车型为载体，学习三电系统检测维修，实训工位配备专用诊断仪。",
@@ -335,7 +335,7 @@ PROGRAMMES: tuple[dict, ...] = (
         outcomes=["能完成高压系统绝缘检测", "能诊断驱动电机和控制器常见故障", "能完成车载充电系统故障排查"],
     ),
     dict(
-        org="xinchi_school", title="动力电池检测与维修专项培训", skills=["动力电池检测维修", "高压电安全防护"], level="L4",
+        org="chicheng", title="动力电池检测与维修专项培训", skills=["动力电池检测维修", "高压电安全防护"], level="L4",
         cert=NONE, hours=64, fee=3200, capacity=20, subsidy=False,
         schedule="2027年4月起每周六、日，共4周",
         description="学习电池包拆装、模组检测、一致性分析和均衡维修，面向电池维修和梯次利用岗位。",
@@ -343,7 +343,7 @@ PROGRAMMES: tuple[dict, ...] = (
         outcomes=["能按规程拆装电池包", "能判断模组一致性并完成均衡"],
     ),
     dict(
-        org="xinchi_school", title="汽车维修工（三级）新能源方向提升培训", skills=["新能源汽车维修", "电机电控维修", "智能网联汽车测试"], level="L3",
+        org="chicheng", title="汽车维修工（三级）新能源方向提升培训", skills=["新能源汽车维修", "电机电控维修", "智能网联汽车测试"], level="L3",
         cert=("skill_level", "汽车维修工职业技能等级证书（三级）"), hours=200, fee=6200, capacity=20, subsidy=True,
         schedule="2027年6月起周一至周五白天，共25天",
         description="面向持四级证书的技师，学习复杂故障诊断、电路分析和辅助驾驶系统标定。",
@@ -351,7 +351,7 @@ PROGRAMMES: tuple[dict, ...] = (
         outcomes=["能分析整车CAN通信故障", "能完成雷达和摄像头标定"],
     ),
     dict(
-        org="xinchi_school", title="汽车钣金与涂装技能培训", skills=["汽车钣金", "汽车喷漆"], level="L4",
+        org="chicheng", title="汽车钣金与涂装技能培训", skills=["汽车钣金", "汽车喷漆"], level="L4",
         cert=("skill_level", "汽车维修工职业技能等级证书（四级）"), hours=160, fee=4600, capacity=16, subsidy=True,
         schedule="2027年4月起周一至周五白天，共20天",
         description="学习车身修复、铝车身钣金、水性漆调色和喷涂工艺。",
@@ -359,7 +359,7 @@ PROGRAMMES: tuple[dict, ...] = (
         outcomes=["能完成车门等覆盖件修复", "能完成水性漆调色和喷涂"],
     ),
     dict(
-        org="xinchi_school", title="充电设施安装与运维培训", skills=["充电设施运维", "电工"], level="L4",
+        org="chicheng", title="充电设施安装与运维培训", skills=["充电设施运维", "电工"], level="L4",
         cert=NONE, hours=48, fee=2200, capacity=24, subsidy=False,
         schedule="2027年4月起每周六、日，共3周",
         description="学习交直流充电桩结构、安装调试和常见故障处理，不含电工取证。",
@@ -367,7 +367,7 @@ PROGRAMMES: tuple[dict, ...] = (
         outcomes=["能完成充电桩安装调试", "能处理通信、绝缘等常见故障"],
     ),
     dict(
-        org="xinchi_school", title="汽车售后服务顾问实务", skills=["汽车服务顾问", "客户服务", "汽车保险理赔"], level="L4",
+        org="chicheng", title="汽车售后服务顾问实务", skills=["汽车服务顾问", "客户服务", "汽车保险理赔"], level="L4",
         cert=NONE, hours=40, fee=1800, capacity=30, subsidy=False,
         schedule="2027年5月起每周一天，共5周",
         description="学习接车问诊、维修报价、保险理赔协助和客户投诉处理。",
@@ -375,7 +375,7 @@ PROGRAMMES: tuple[dict, ...] = (
         outcomes=["能规范完成接车和交车流程", "能协助客户办理车险理赔"],
     ),
     dict(
-        org="xinchi_school", title="二手车鉴定评估师（四级）培训", skills=["二手车鉴定评估"], level="L4",
+        org="chicheng", title="二手车鉴定评估师（四级）培训", skills=["二手车鉴定评估"], level="L4",
         cert=("skill_level", "二手车鉴定评估师（四级）"), hours=80, fee=3000, capacity=24, subsidy=True,
         schedule="2027年5月起每周六、日，共5周",
         description="学习车辆技术状况鉴定、价值评估方法和新能源二手车检测。",
@@ -383,14 +383,14 @@ PROGRAMMES: tuple[dict, ...] = (
         outcomes=["能识别事故车、泡水车", "能出具二手车评估报告"],
     ),
     dict(
-        org="xinchi_school", title="智能网联汽车测试员（四级）培训", skills=["智能网联汽车测试"], level="L4", status="draft",
+        org="chicheng", title="智能网联汽车测试员（四级）培训", skills=["智能网联汽车测试"], level="L4", status="draft",
         cert=("skill_level", "智能网联汽车测试员（四级）"), hours=120, fee=5600, capacity=16, subsidy=True,
         schedule="2027年9月开班（筹备中）",
         description="计划开设的新课程，面向自动驾驶测试岗位，课程大纲正在与合作企业确认。",
         modules=[("智能网联汽车基础", 24), ("传感器与标定", 32), ("道路测试流程", 40), ("数据采集与分析", 24)],
         outcomes=["能执行道路测试流程并记录数据"],
     ),
-    # ===== 巧手家政职业技能培训学校 =====
+    # ===== 慧家家政职业技能培训学校 =====
     dict(
         org="qiaoshou", title="家政服务员（四级）培训", skills=["家政服务", "整理收纳"], level="L4",
         cert=("skill_level", "家政服务员（四级）"), hours=80, fee=1500, capacity=40, subsidy=True,
@@ -593,7 +593,7 @@ PROGRAMMES: tuple[dict, ...] = (
         modules=[("法规与审核标准", 16), ("审核工具与案例", 16)],
         outcomes=["能按标准完成图文和视频审核"],
     ),
-    # ===== 丽人美容美发职业技能培训学校 =====
+    # ===== 予美美容美发职业技能培训学校 =====
     dict(
         org="liren", title="美容师（四级）培训", skills=["美容"], level="L4",
         cert=("skill_level", "美容师（四级）"), hours=120, fee=3200, capacity=24, subsidy=True,
