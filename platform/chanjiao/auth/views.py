@@ -30,7 +30,7 @@ def _safe_next(target: str | None) -> str | None:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
-        return redirect(url_for("public.home"))
+        return redirect(url_for("dashboard.index"))
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
@@ -48,7 +48,7 @@ def login():
             db.session.commit()
             login_user(user)
             flash(_("欢迎回来，%(name)s。", name=user.name), "success")
-            return redirect(_safe_next(request.args.get("next")) or url_for("public.home"))
+            return redirect(_safe_next(request.args.get("next")) or url_for("dashboard.index"))
     elif form.is_submitted():
         status = 400
     return render_template("auth/login.html", form=form), status
@@ -154,15 +154,15 @@ def reset_password(token: str):
     status = 200
     if form.validate_on_submit():
         try:
-            services.reset_password(token, form.password.data)
+            user = services.reset_password(token, form.password.data)
         except DomainError as error:
             db.session.rollback()
             add_domain_error(form, error)
             status = 400
         else:
             db.session.commit()
-            if current_user.is_authenticated:
-                logout_user()
+            if current_user.is_authenticated and current_user.id == user.id:
+                logout_user()  # log in again with the new password
             flash(_("密码已重置，请使用新密码登录。"), "success")
             return redirect(url_for("auth.login"))
     elif form.is_submitted():

@@ -140,8 +140,10 @@ def _set_active(user_id: int, active: bool):
         flash(error.message, "error")
     else:
         db.session.commit()
-        message = _("已恢复 %(name)s 的账号。") if active else _("已停用 %(name)s 的账号。")
-        flash(message % {"name": user.name}, "success")
+        if active:
+            flash(_("已恢复 %(name)s 的账号。", name=user.name), "success")
+        else:
+            flash(_("已停用 %(name)s 的账号。", name=user.name), "success")
     return redirect(url_for("orgs.members"))
 
 
