@@ -169,3 +169,17 @@ def test_owner_or_staff_can_use_every_write_route(client, world, make, login, ki
         login(make.user(world["enterprise"] if kind == "demand" else world["institution"]))
     response = _call(client, method, _url(url, kind, world), data)
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+
+
+def test_nav_links_to_own_pages_by_account_kind(client, make, login):
+    enterprise, institution = make.org("enterprise"), make.org("institution")
+    login(make.user(enterprise))
+    html = client.get("/").get_data(as_text=True)
+    assert 'href="/my/demands"' in html and 'href="/my/programmes"' not in html
+    client.post("/logout")
+    login(make.user(institution))
+    html = client.get("/").get_data(as_text=True)
+    assert 'href="/my/programmes"' in html and 'href="/my/demands"' not in html
+    client.post("/logout")
+    login(make.user(None, "staff"))
+    assert 'href="/skills/manage"' in client.get("/").get_data(as_text=True)
