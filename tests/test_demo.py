@@ -171,6 +171,11 @@ def test_postings_use_the_vocabulary_and_pair_up(seeded):
     assert any(
         not any({s.id for s in d.skills} <= skills for skills in taught) for d in demands
     )
+    # Some demands are fully covered by one programme.
+    assert any(any({s.id for s in d.skills} <= skills for skills in taught) for d in demands)
+    # Some programmes answer no current demand at all.
+    wanted = {s.id for d in demands for s in d.skills}
+    assert any(not (skills & wanted) for skills in taught)
     # Tags typed as synonyms were stored as their canonical tag.
     demand = db.session.scalar(select(Demand).where(Demand.title == "中餐热菜厨师"))
     assert [s.name for s in demand.skills] == ["中式烹调", "餐饮食品安全"]  # typed as 中餐厨师

@@ -116,7 +116,7 @@ PROGRAMMES: tuple[dict, ...] = (
         outcomes=["能制作软欧、吐司等常见面包", "能完成蛋糕制作与基础裱花"],
     ),
     dict(
-        org="dongfang", title="咖啡师（四级）培训", skills=["咖啡制作", "餐厅服务"], level="L4",
+        org="dongfang", title="咖啡师（四级）培训", skills=["咖啡制作", "餐厅服务", "客户服务"], level="L4",
         cert=("skill_level", "咖啡师（四级）"), hours=80, fee=3200, capacity=16, subsidy=True,
         schedule="每月两期，每期周一至周五白天，共10天",
         description="学习意式浓缩萃取、奶泡拉花、手冲和门店出品流程。",
@@ -148,7 +148,7 @@ PROGRAMMES: tuple[dict, ...] = (
         outcomes=["能为团体人群编制一周食谱", "能为老年人等特殊人群设计膳食"],
     ),
     dict(
-        org="dongfang", title="餐饮门店店长实战训练营", skills=["餐饮门店管理", "团队管理", "数据分析"], level="L3",
+        org="dongfang", title="餐饮门店店长实战训练营", skills=["餐饮门店管理", "团队管理", "数据分析", "餐饮食品安全"], level="L3",
         cert=NONE, hours=48, fee=3800, capacity=24, subsidy=False, mode="blended",
         schedule="2027年6月起每周一天，共6周",
         description="面向连锁餐饮领班和储备店长，学习门店经营分析、排班和团队激励。",
@@ -164,7 +164,7 @@ PROGRAMMES: tuple[dict, ...] = (
         outcomes=["能识别六大茶类", "能完成绿茶、红茶和乌龙茶的规范冲泡"],
     ),
     dict(
-        org="dongfang", title="酒店前厅服务（四级）培训", skills=["酒店前厅服务", "商务礼仪", "英语口语"], level="L4",
+        org="dongfang", title="酒店前厅服务（四级）培训", skills=["酒店前厅服务", "商务礼仪", "英语口语", "客户服务"], level="L4",
         cert=("skill_level", "前厅服务员（四级）"), hours=80, fee=2200, capacity=24, subsidy=True,
         schedule="2027年3月起周一至周五白天，共10天",
         description="学习预订、入住退房、收银和宾客关系处理，含前台英语情景训练。",
@@ -367,7 +367,7 @@ PROGRAMMES: tuple[dict, ...] = (
         outcomes=["能完成充电桩安装调试", "能处理通信、绝缘等常见故障"],
     ),
     dict(
-        org="chicheng", title="汽车售后服务顾问实务", skills=["汽车服务顾问", "客户服务", "汽车保险理赔"], level="L4",
+        org="chicheng", title="汽车售后服务顾问实务", skills=["汽车服务顾问", "客户服务", "汽车保险理赔", "销售技巧"], level="L4",
         cert=NONE, hours=40, fee=1800, capacity=30, subsidy=False,
         schedule="2027年5月起每周一天，共5周",
         description="学习接车问诊、维修报价、保险理赔协助和客户投诉处理。",
@@ -441,7 +441,7 @@ PROGRAMMES: tuple[dict, ...] = (
     ),
     # ===== 星光电商直播职业技能培训学校 =====
     dict(
-        org="xingguang", title="互联网营销师（直播销售员）四级培训", skills=["互联网营销师", "直播运营", "普通话"], level="L4",
+        org="xingguang", title="互联网营销师（直播销售员）四级培训", skills=["互联网营销师", "直播运营", "普通话", "销售技巧"], level="L4",
         cert=("skill_level", "互联网营销师职业技能等级证书（四级）"), hours=96, fee=3200, capacity=30, subsidy=True, mode="blended",
         schedule="2027年3月起每周二至周四，线上理论+直播间实训，共6周",
         description="在实训直播间完成选品、脚本、讲解和复盘全流程训练，讲解直播电商合规要求。",
@@ -489,7 +489,7 @@ PROGRAMMES: tuple[dict, ...] = (
         outcomes=["能设计商品主图和详情页", "能完成商品图片精修"],
     ),
     dict(
-        org="xingguang", title="电商客服技能培训", skills=["电商客服", "客户服务"], level="L5",
+        org="xingguang", title="电商客服技能培训", skills=["电商客服", "客户服务", "沟通表达"], level="L5",
         cert=NONE, hours=24, fee=500, capacity=60, subsidy=True, mode="online",
         schedule="每周一开班，线上学习，3天完成",
         description="线上学习平台客服规则、沟通话术、售后处理和客服工具。",
@@ -530,7 +530,7 @@ PROGRAMMES: tuple[dict, ...] = (
         outcomes=["能编写标注规范", "能组织标注项目并统计质量"],
     ),
     dict(
-        org="wangjing_digital", title="人工智能训练师（三级）大模型方向培训", skills=["人工智能训练师", "提示词工程", "数据分析"], level="L3",
+        org="wangjing_digital", title="人工智能训练师（三级）大模型方向培训", skills=["人工智能训练师", "提示词工程", "数据标注", "数据分析"], level="L3",
         cert=("skill_level", "人工智能训练师职业技能等级证书（三级）"), hours=160, fee=4200, capacity=24, subsidy=True, mode="blended",
         schedule="2027年5月起每周二、四晚间及周六，共10周",
         description="学习大模型指令数据构建、评测集设计、提示词优化和业务流程设计。",
@@ -644,7 +644,7 @@ PROGRAMMES: tuple[dict, ...] = (
         outcomes=["能完成一般贸易报关申报", "能进行常见商品归类"],
     ),
     dict(
-        org="hanggang", title="危险品航空运输培训（货运收运）", skills=["危险品运输管理", "航空货运代理"], level="L4",
+        org="hanggang", title="危险品航空运输培训（货运收运）", skills=["危险品运输管理", "航空货运代理", "物流单证"], level="L4",
         cert=NONE, hours=40, fee=2800, capacity=24, subsidy=False,
         schedule="每月开班，连续5天",
         description="依据航空危险品运输规则，学习分类、包装、标记标签和收运检查。",
@@ -717,7 +717,7 @@ PROGRAMMES: tuple[dict, ...] = (
     ),
     # ===== 安泰物业职业技能培训学校 =====
     dict(
-        org="antai", title="消防设施操作员（四级）培训", skills=["消防设施操作", "消防安全管理"], level="L4",
+        org="antai", title="消防设施操作员（四级）培训", skills=["消防设施操作", "消防安全管理", "应急管理"], level="L4",
         cert=("skill_level", "消防设施操作员（四级）"), hours=120, fee=2800, capacity=40, subsidy=True,
         schedule="每月开班，周一至周五白天，共15天",
         description="学习火灾自动报警、自动灭火系统的监控操作和维护保养，配备消防控制室实训系统。",
@@ -814,7 +814,7 @@ PROGRAMMES: tuple[dict, ...] = (
         outcomes=["能处理长期股权投资、合并报表等复杂业务", "能进行投资和筹资决策分析"],
     ),
     dict(
-        org="zhengze", title="代理记账全盘实务", skills=["财务会计", "纳税申报", "Excel数据处理"], level="T_JUNIOR",
+        org="zhengze", title="代理记账全盘实务", skills=["财务会计", "纳税申报", "Excel数据处理", "办公软件应用"], level="T_JUNIOR",
         cert=NONE, hours=80, fee=2400, capacity=40, subsidy=False,
         schedule="2027年2月起周一至周五晚间，共8周",
         description="以真实业务场景训练建账、记账、报税和报表编制全流程，使用主流财务软件。",
