@@ -207,6 +207,14 @@ def get_member(actor: User, user_id: int) -> User:
     return user
 
 
+def issue_member_reset(actor: User, user_id: int) -> tuple[User, str]:
+    """Issue a one-time password-reset link for a member of the actor's organisation."""
+    user = get_member(actor, user_id)
+    _require_org_admin(actor, user.organisation)
+    _reset, token = accounts.issue_password_reset(actor, user)
+    return user, token
+
+
 def members(organisation: Organisation) -> list[User]:
     return list(
         db.session.scalars(

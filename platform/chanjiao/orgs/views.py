@@ -6,7 +6,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import choices
-from ..auth import services as accounts
 from ..auth.forms import add_domain_error
 from ..errors import DomainError, NotFound
 from ..extensions import db
@@ -151,8 +150,7 @@ def _set_active(user_id: int, active: bool):
 @org_admin_required
 def member_reset(user_id: int):
     try:
-        user = services.get_member(current_user, user_id)
-        _reset, token = accounts.issue_password_reset(current_user, user)
+        user, token = services.issue_member_reset(current_user, user_id)
     except DomainError as error:
         db.session.rollback()
         _abort_for(error)

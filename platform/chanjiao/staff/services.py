@@ -15,6 +15,7 @@ from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import func, or_, select
 
 from .. import choices
+from ..auth import services as accounts
 from ..errors import DomainError, InvalidTransition, NotFound, PermissionDenied
 from ..extensions import db
 from ..models import AuditLog, Demand, Organisation, Programme, User
@@ -140,6 +141,13 @@ def get_user(actor: User, user_id: int) -> User:
     if user is None:
         raise NotFound(_("用户不存在。"))
     return user
+
+
+def issue_user_reset(actor: User, user_id: int) -> tuple[User, str]:
+    """Issue a one-time password-reset link for any account (admins only by an admin)."""
+    user = get_user(actor, user_id)
+    _reset, token = accounts.issue_password_reset(actor, user)
+    return user, token
 
 
 def posting_counts(organisation: Organisation) -> dict[str, dict[str, int]]:

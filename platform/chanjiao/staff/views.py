@@ -15,7 +15,6 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ..auth import services as accounts
 from ..auth.forms import add_domain_error
 from ..errors import DomainError, NotFound, PermissionDenied
 from ..extensions import db
@@ -141,8 +140,7 @@ def users():
 @staff_required
 def user_reset(user_id: int):
     try:
-        user = services.get_user(current_user, user_id)
-        _reset, token = accounts.issue_password_reset(current_user, user)
+        user, token = services.issue_user_reset(current_user, user_id)
     except DomainError as error:
         db.session.rollback()
         if isinstance(error, NotFound):
