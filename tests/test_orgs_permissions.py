@@ -175,3 +175,25 @@ def test_nav_links_for_each_role(client, world, login):
     login(world["staff"])
     html = client.get("/").get_data(as_text=True)
     assert 'href="/staff/"' in html and 'href="/dashboard/"' in html
+
+
+@pytest.mark.parametrize(
+    ("who", "path"),
+    [
+        (None, "/register"),
+        ("admin_a", "/dashboard/"),
+        ("admin_a", "/org/members"),
+        ("admin_a", "/org/profile"),
+        ("staff", "/staff/"),
+        ("staff", "/staff/organisations"),
+        ("staff", "/staff/organisations/{org_a}"),
+        ("staff", "/staff/users"),
+    ],
+)
+def test_pages_render_in_english_too(client, world, login, who, path):
+    if who:
+        login(world[who])
+    client.post("/lang/en", data={"next": "/"})
+    response = client.get(url(path, world))
+    assert response.status_code == 200
+    assert '<html lang="en">' in response.get_data(as_text=True)
