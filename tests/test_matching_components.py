@@ -1,0 +1,192 @@
+"""Lexical scorer, vector cache, ranker conformance and metrics (no model needed)."""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from matching.cache import CachedEncoder, DirectoryVectorStore, MemoryVectorStore, default_cache_dir, namespace, text_key
+from matching.evaluate import calibrate_threshold, dcg, evaluate_run, group_of, mrr_at_k, ndcg_at_k, recall_at_k
+from matching.lexical import BM25, char_bigrams, tokenize
+from matching.ranking import PairwiseLinearRanker, load_ranker
+
+from .matching_fixtures import unit_rows
+
+# ---------------------------------------------------------------------------- lexical
+
+
+def test_bigrams_and_tokens() -> None:
+    assert char_bigrams("电工a养老护理") == ["电工", "养老", "老护", "护理"]
+    assert char_bigrams("焊") == ["焊"]
+    toks = tokenize("新能源汽车维修 Python3")
+    assert "b:能源" in toks and "w:新能源" in toks and "w:python3" in toks
+    assert "w:的" not in tokenize("汽车的维修")
+
+
+def test_bm25_ranks_the_matching_document_first(tmp_path: Path) -> None:
+    docs = ["养老护理员培训 老年人生活照料", "新能源汽车动力电池维修", "直播电商运营与主播培训", "低压电工作业 配电柜维护"]
+    bm = BM25().index(docs)
+    top, scores = bm.retrieve("电动汽车电池检修", k=2)
+    assert top[0] == 1 and scores[0] > scores[1]
+    assert bm.retrieve("直播带货主播", k=1)[0][0] == 2
+    bm.save(tmp_path / "bm25")
+    again = BM25.load(tmp_path / "bm25")
+    np.testing.assert_allclose(again.scores([tokenize("配电")]), bm.scores([tokenize("配电")]))
+
+
+def test_bm25_unknown_query_scores_zero() -> None:
+    bm = BM25().index(["电工", "焊工"])
+    assert bm.scores([tokenize("Forklift")]).max() == 0.0
+
+
+# ---------------------------------------------------------------------------- cache
+
+
+class CountingEncoder:
+    """A deterministic fake encoder that counts what it encodes."""
+
+    name = "counting-8"
+    dim = 8
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def _vec(self, texts: Sequence[str], salt: int) -> np.ndarray:
+        self.calls.append(list(texts))
+        rows = [unit_rows(1, self.dim, seed=int(text_key(t)[:8], 16) + salt)[0] for t in texts]
+        return np.array(rows, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._vec(texts, 1)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._vec(texts, 2)
+
+
+def test_cached_encoder_encodes_each_text_once(tmp_path: Path) -> None:
+    inner = CountingEncoder()
+    enc = CachedEncoder(inner, DirectoryVectorStore(tmp_path))
+    first = enc.encode_documents(["电工", "焊工", "电工"])
+    assert inner.calls == [["电工", "焊工"]] and enc.misses == 2 and enc.hits == 1
+    # A fresh store object on the same directory (another process) sees the packs on disk.
+    enc2 = CachedEncoder(inner, DirectoryVectorStore(tmp_path))
+    again = enc2.encode_documents(["焊工", "电工"])
+    assert len(inner.calls) == 1 and enc2.hits == 2
+    np.testing.assert_allclose(again, first[[1, 0]], atol=2e-3)  # float16 on disk
+    np.testing.assert_allclose(np.linalg.norm(again, axis=1), 1.0, atol=1e-5)
+    # Queries live in their own namespace: same text, different role, encoded anew.
+    enc2.encode_queries(["电工"])
+    assert inner.calls[-1] == ["电工"]
+    packs = list(tmp_path.rglob("*.npz"))
+    assert packs and all(p.parent.name.startswith("counting-8") for p in packs)
+    with np.load(packs[0], allow_pickle=False) as z:
+        assert z["vectors"].dtype == np.float16
+
+
+def test_memory_store_and_namespaces() -> None:
+    store = MemoryVectorStore()
+    store.put_many(namespace("m", "query"), {text_key("电工"): np.ones(4)})
+    assert set(store.get_many("m/query", [text_key("电工"), text_key("焊工")])) == {text_key("电工")}
+    assert len(store) == 1
+    with pytest.raises(ValueError, match="role"):
+        namespace("m", "passage")
+
+
+def test_default_cache_dir_honours_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CHANJIAO_VECTOR_CACHE", str(tmp_path))
+    assert default_cache_dir() == tmp_path
+    monkeypatch.delenv("CHANJIAO_VECTOR_CACHE")
+    assert default_cache_dir().parts[-3:] == (".cache", "chanjiao", "vectors")
+
+
+def test_unreadable_pack_is_named(tmp_path: Path) -> None:
+    store = DirectoryVectorStore(tmp_path)
+    store.put_many("m/query", {text_key("电工"): np.ones(4)})
+    bad = tmp_path / "m_query" / "broken.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(OSError, match="broken.npz"):
+        DirectoryVectorStore(tmp_path).get_many("m/query", [text_key("焊工")])
+
+
+# ---------------------------------------------------------------------------- ranker
+
+
+# The array-API check needs SCIPY_ARRAY_API and an array-API estimator; ours is numpy-only.
+_CHECKS = parametrize_with_checks([PairwiseLinearRanker()])
+_APPLICABLE = [(est, chk) for est, chk in _CHECKS.args[1] if "array_api" not in chk.func.__name__]
+
+
+@pytest.mark.parametrize(_CHECKS.args[0], _APPLICABLE, **_CHECKS.kwargs)
+def test_sklearn_estimator_checks(estimator: PairwiseLinearRanker, check) -> None:  # noqa: ANN001
+    check(estimator)
+
+
+def test_ranker_learns_order_within_groups_and_round_trips(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 3))
+    # Grade depends on feature 0 only, plus a per-group offset on feature 2 that must not matter.
+    groups = np.repeat(np.arange(40), 10)
+    X[:, 2] += groups
+    y = (X[:, 0] > 0.3).astype(float) + (X[:, 0] > 1.2)
+    model = PairwiseLinearRanker(feature_names=["a", "b", "c"]).fit(X, y, groups=groups)
+    assert abs(model.coef_[0]) > 5 * max(abs(model.coef_[1]), abs(model.coef_[2]))
+    s = model.predict(X)
+    assert np.corrcoef(s, X[:, 0])[0, 1] > 0.95
+    np.testing.assert_allclose(model.contributions(X).sum(axis=1), s)
+    model.save(tmp_path / "m", meta={"note": "test"})
+    doc = json.loads((tmp_path / "m" / "ranker.json").read_text())
+    assert doc["params"]["feature_names"] == ["a", "b", "c"]
+    loaded = PairwiseLinearRanker.load(tmp_path / "m")
+    np.testing.assert_allclose(loaded.predict(X), s)
+    assert loaded.meta_ == {"note": "test"}
+
+
+def test_ranker_needs_two_grades() -> None:
+    with pytest.raises(ValueError, match="two different grades"):
+        PairwiseLinearRanker().fit(np.ones((4, 2)), np.zeros(4))
+
+
+def test_from_weights_rejects_unknown_features() -> None:
+    r = PairwiseLinearRanker.from_weights(["a", "b"], {"b": 2.0})
+    np.testing.assert_allclose(r.predict(np.array([[1.0, 3.0]])), [6.0])
+    with pytest.raises(ValueError, match="unknown features"):
+        PairwiseLinearRanker.from_weights(["a"], {"z": 1.0})
+
+
+def test_shipped_rankers_load() -> None:
+    from matching.features import FEATURES
+
+    for kind in ("dense", "lexical"):
+        r = load_ranker(kind)
+        assert tuple(r.feature_names) == FEATURES
+        assert np.isfinite(r.coef_).all() and np.abs(r.coef_).sum() > 0
+    with pytest.raises(ValueError, match="kind"):
+        load_ranker("bm25")
+
+
+# ---------------------------------------------------------------------------- metrics
+
+
+def test_metrics_on_hand_computed_cases() -> None:
+    judged = {"a": 2, "b": 1, "c": 2}
+    assert dcg([2, 1]) == pytest.approx(3 + 1 / math.log2(3))
+    assert ndcg_at_k(["a", "c", "b"], judged) == pytest.approx(1.0)
+    ideal = 3 + 3 / math.log2(3) + 1 / 2
+    assert ndcg_at_k(["x", "b", "a"], judged) == pytest.approx((1 / math.log2(3) + 3 / 2) / ideal)
+    assert recall_at_k(["b", "a"], judged, k=50) == 0.5
+    assert mrr_at_k(["x", "b", "c"], judged) == pytest.approx(1 / 3)
+    assert mrr_at_k(["x"] * 10 + ["a"], judged) == 0.0
+    run = {"q1": ["a", "c"], "q2": ["z"], "unjudged": ["a"]}
+    out = evaluate_run(run, {"q1": judged, "q2": {"y": 2}})
+    assert out["queries"] == 2 and out["mrr@10"] == 0.5
+
+
+def test_group_and_threshold() -> None:
+    assert group_of("4-10-01-02") == "4-10-01"
+    t = calibrate_threshold(np.array([0.8, 0.85, 0.9]), np.array([0.5, 0.6, 0.7]))
+    assert 0.7 <= t <= 0.8
