@@ -22,7 +22,7 @@ def database_is_empty() -> bool:
 @click.command("seed-demo")
 def seed_demo() -> None:
     """Load the demo dataset (organisations, accounts, demands, programmes) into an empty database."""
-    from .loader import DEMO_PASSWORD, STAFF_EMAIL, load_demo_data
+    from .loader import ADMIN_EMAIL, DEMO_PASSWORD, STAFF_EMAIL, load_demo_data
 
     if not database_is_empty():
         raise click.ClickException(
@@ -45,6 +45,7 @@ def seed_demo() -> None:
     click.echo(f"培训项目: {sum(summary.programmes.values())} {dict(sorted(summary.programmes.items()))}")
     click.echo(f"技能标签: {summary.skills}; 账号: {summary.users}; 已建索引: {summary.indexed}")
     click.echo(f"协会工作人员登录: {STAFF_EMAIL} / {DEMO_PASSWORD}")
+    click.echo(f"系统管理员: {ADMIN_EMAIL}; 各机构管理员: org01@chanjiao.demo 起（密码相同）")
     click.echo(f"演示数据已载入，用时 {elapsed:.1f} 秒。")
 
 
