@@ -3,6 +3,11 @@
 Posting text is segmented with jieba (search mode, so that 电工 is found inside 低压电工作业)
 into an inverted index (:class:`~chanjiao.models.SearchTerm`). A query is segmented the same
 way; a posting matches when it holds every query word, and ranks by the summed weights.
+
+Segmentation does not always split a text where a searcher would: jieba indexes 桥式起重机司机
+as 桥式 / 起重 / 机 / 司机, so the word 起重机 would never match. Chinese runs are therefore also
+indexed as character bigrams (at a lower weight), and a query word is found either as a whole
+term or, failing that, by all of its bigrams.
 """
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from .extensions import db
 from .models import Demand, Programme, SearchTerm
@@ -21,8 +26,11 @@ MAX_TERM_LENGTH = 50
 MAX_QUERY_TERMS = 8
 # Weights by field: a hit in the title says more than one in a long description.
 TITLE_WEIGHT, SKILL_WEIGHT, BODY_WEIGHT = 3.0, 2.0, 1.0
+# Bigrams make recall robust to segmentation; whole-word hits should still rank first.
+BIGRAM_FACTOR = 0.5
 
 _WORD = re.compile(r"[\w\u4e00-\u9fff]+", re.UNICODE)
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
 _jieba_lock = threading.Lock()
 _jieba = None
 
@@ -51,6 +59,15 @@ def terms(text: str) -> list[str]:
     return out
 
 
+def bigrams(text: str) -> list[str]:
+    """Distinct two-character sequences of the Chinese runs in ``text``, in order."""
+    seen: dict[str, None] = {}
+    for run in _HAN_RUN.findall(text):
+        for i in range(len(run) - 1):
+            seen.setdefault(run[i:i + 2], None)
+    return list(seen)
+
+
 def query_terms(query: str) -> list[str]:
     """The distinct words of a query, in order, each of which a result must contain."""
     jieba = _segmenter()
@@ -68,6 +85,8 @@ def _weighted_terms(fields: Iterable[tuple[str, float]]) -> dict[str, float]:
     for text, weight in fields:
         for term in terms(text or ""):
             weights[term] += weight
+        for pair in bigrams((text or "").lower()):
+            weights[pair] += weight * BIGRAM_FACTOR
     return weights
 
 
@@ -133,17 +152,31 @@ def reindex_all() -> int:
 def ranked_ids(kind: str, query: str) -> list[int] | None:
     """Ids of ``kind`` postings holding every query word, best first.
 
-    Returns None for a query with no searchable words (the caller then lists everything).
+    A word is held when the posting has it as a term, or has every bigram of it (so that
+    起重机 finds 桥式起重机司机). Returns None for a query with no searchable words (the
+    caller then lists everything).
     """
     words = query_terms(query)
     if not words:
         return None
-    score = func.sum(SearchTerm.weight)
-    stmt = (
-        select(SearchTerm.posting_id, score.label("score"))
-        .where(SearchTerm.posting_kind == kind, SearchTerm.term.in_(words))
-        .group_by(SearchTerm.posting_id)
-        .having(func.count(func.distinct(SearchTerm.term)) == len(words))
-        .order_by(score.desc(), SearchTerm.posting_id.desc())
+    pairs = {word: bigrams(word) for word in words}
+    wanted = set(words).union(*pairs.values())
+    stmt = select(SearchTerm.posting_id, SearchTerm.term, SearchTerm.weight).where(
+        SearchTerm.posting_kind == kind, SearchTerm.term.in_(sorted(wanted))
     )
-    return [row.posting_id for row in db.session.execute(stmt)]
+    found: dict[int, dict[str, float]] = defaultdict(dict)
+    for posting_id, term, weight in db.session.execute(stmt):
+        found[posting_id][term] = weight
+    scores: dict[int, float] = {}
+    for posting_id, held in found.items():
+        score = 0.0
+        for word in words:
+            if word in held:
+                score += held[word]
+            elif pairs[word] and all(pair in held for pair in pairs[word]):
+                score += min(held[pair] for pair in pairs[word])
+            else:
+                break
+        else:
+            scores[posting_id] = score
+    return sorted(scores, key=lambda posting_id: (-scores[posting_id], -posting_id))
