@@ -292,3 +292,18 @@ def test_markup_is_stored_as_typed_and_escaped(client, member, make):
     for url in ("/demands", f"/demands/{demand.id}", "/"):
         html = client.get(url).get_data(as_text=True)
         assert script not in html and "&lt;script&gt;" in html
+
+
+def test_control_characters_are_dropped_not_a_500(client, member):
+    """PostgreSQL refuses NUL in text: it must be removed before it reaches the database."""
+    data = {**VALID, "title": "养老\x00护理员", "duties": "职责\x00一\n职责二", "skills": "养老\x00护理"}
+    assert client.post("/my/demands/new", data=data).status_code == 302
+    demand = db.session.scalar(select(Demand))
+    assert demand.title == "养老护理员" and demand.duties == ["职责一", "职责二"]
+    assert [s.name for s in demand.skills] == ["养老护理"]
+
+
+@pytest.mark.parametrize("suffix", ["edit", "preview"])
+def test_ids_beyond_the_integer_range_are_404(client, member, suffix):
+    assert client.get(f"/my/demands/99999999999999999999/{suffix}").status_code == 404
+    assert client.post("/my/demands/99999999999999999999/publish").status_code == 404

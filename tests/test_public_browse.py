@@ -301,3 +301,17 @@ def test_english_is_switchable_on_the_lists(client, make, orgs):
     client.post("/lang/en", data={"next": "/demands"})
     response = client.get("/demands")
     assert response.status_code == 200 and 'lang="en"' in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/demands/99999999999999999999",
+        "/programmes/99999999999999999999",
+        "/demands?skill=%00",
+        "/programmes?q=%E7%94%B5%00%E5%B7%A5&level=%00",
+        "/skills/suggest?q=%00",
+    ],
+)
+def test_odd_urls_never_500(client, url):
+    assert client.get(url).status_code in (200, 404)

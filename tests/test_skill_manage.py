@@ -200,3 +200,10 @@ def test_seed_skills_with_the_shipped_vocabulary(app, runner):
     result = runner.invoke(args=["seed-skills"])
     assert result.exit_code == 0, result.output
     assert db.session.scalar(select(func.count(Skill.id))) > 50
+
+
+def test_merge_with_control_characters_or_huge_ids_never_500(client, make, staff):
+    make.skill("甲")
+    response = client.post("/skills/merge", data={"source": "甲\x00", "target": "乙\x00"})
+    assert response.status_code == 302
+    assert client.post("/skills/99999999999999999999/synonyms", data={"synonyms": "x"}).status_code == 404

@@ -17,8 +17,11 @@ _SPACES = re.compile(r"\s+")
 
 
 def normalise_skill_name(name: str) -> str:
-    """NFKC (full-width to half-width), trimmed, inner whitespace collapsed."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", name)).strip()
+    """NFKC (full-width to half-width), control characters removed, trimmed, inner whitespace
+    collapsed. (PostgreSQL refuses NUL in text, so a typed one must never reach a query.)"""
+    name = unicodedata.normalize("NFKC", name)
+    name = "".join(ch for ch in name if ch.isspace() or unicodedata.category(ch) != "Cc")
+    return _SPACES.sub(" ", name).strip()
 
 
 def _canonical(skill: Skill) -> Skill:

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, StopValidation, ValidationError
 
@@ -210,6 +211,20 @@ class ModulesField(TextAreaField):
             raise ValidationError(_l("最多 %(n)s 个课程模块。", n=s.MAX_LINES))
 
 
+class CleanForm(FlaskForm):
+    """A form whose submitted text loses control characters (other than line breaks) first."""
+
+    class Meta(FlaskForm.Meta):
+        def wrap_formdata(self, form, formdata):
+            data = super().wrap_formdata(form, formdata)
+            if data is None:
+                return None
+            return MultiDict(
+                (key, s.clean_text(value) if isinstance(value, str) else value)
+                for key, value in data.items(multi=True)
+            )
+
+
 def _required(message=None):
     return InputRequired(message or _l("此项为必填项。"))
 
@@ -227,7 +242,7 @@ def _district_choices(blank: str | None = None) -> list[tuple[str, str]]:
     return ([("", blank)] if blank is not None else []) + [(a, a) for a in choices.CHAOYANG_AREAS]
 
 
-class DemandForm(FlaskForm):
+class DemandForm(CleanForm):
     title = StringField(_l("岗位名称"), validators=[_required(_l("请填写岗位名称。")), _max(s.MAX_TITLE)])
     occupation = StringField(_l("职业（工种）"), validators=[Optional(), _max(s.MAX_OCCUPATION)])
     description = TextAreaField(_l("需求说明"), validators=[Optional(), _max(s.MAX_DESCRIPTION)])
@@ -290,7 +305,7 @@ class DemandForm(FlaskForm):
         )
 
 
-class ProgrammeForm(FlaskForm):
+class ProgrammeForm(CleanForm):
     title = StringField(_l("项目名称"), validators=[_required(_l("请填写项目名称。")), _max(s.MAX_TITLE)])
     description = TextAreaField(_l("项目简介"), validators=[Optional(), _max(s.MAX_DESCRIPTION)])
     modules = ModulesField(_l("课程模块"))
@@ -377,10 +392,10 @@ class ProgrammeForm(FlaskForm):
         )
 
 
-class SynonymsForm(FlaskForm):
+class SynonymsForm(CleanForm):
     synonyms = TextAreaField(_l("同义词"), validators=[Optional(), _max(3000)])
 
 
-class MergeForm(FlaskForm):
+class MergeForm(CleanForm):
     source = StringField(_l("要合并的标签"), validators=[_required(_l("请填写要合并的标签。")), _max(MAX_SKILL_LENGTH)])
     target = StringField(_l("并入标签"), validators=[_required(_l("请填写要并入的标签。")), _max(MAX_SKILL_LENGTH)])

@@ -6,6 +6,7 @@ validates, changes state, flushes and raises domain errors. Views and commands c
 """
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -127,9 +128,23 @@ def is_referenced(posting: Demand | Programme) -> bool:
 
 # --------------------------------------------------------------------------- lookups
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers; a larger one in a URL must be a 404, not a 500
+
+
+def get_by_id(model: type, object_id: int):
+    """``db.session.get`` that answers None for ids no row can have."""
+    if not isinstance(object_id, int) or not 0 < object_id <= MAX_ID:
+        return None
+    return db.session.get(model, object_id)
+
+
+def clean_text(value: str) -> str:
+    """Drop control characters other than line breaks and tabs (NUL breaks PostgreSQL)."""
+    return "".join(ch for ch in value if ch in "\n\r\t" or not unicodedata.category(ch) == "Cc")
+
 
 def _member_posting(model: type[P], actor: User, posting_id: int) -> P:
-    posting = db.session.get(model, posting_id)
+    posting = get_by_id(model, posting_id)
     if (
         posting is None
         or actor.organisation_id is None
@@ -189,7 +204,7 @@ def _require_org_kind(actor: User, kind: str) -> None:
 
 
 def _check_text(value: str, max_length: int, field_name: str, *, required: bool = False) -> str:
-    value = (value or "").strip()
+    value = clean_text(value or "").strip()
     if required and not value:
         raise ValidationFailed(_("此项为必填项。"), field=field_name)
     if len(value) > max_length:
@@ -198,7 +213,7 @@ def _check_text(value: str, max_length: int, field_name: str, *, required: bool 
 
 
 def _check_lines(lines: Iterable[str], field_name: str) -> list[str]:
-    cleaned = [line.strip() for line in lines if line and line.strip()]
+    cleaned = [clean_text(line).strip() for line in lines if line and clean_text(line).strip()]
     if len(cleaned) > MAX_LINES:
         raise ValidationFailed(_("最多 %(n)s 行。", n=MAX_LINES), field=field_name)
     for number, line in enumerate(cleaned, 1):
@@ -262,7 +277,7 @@ def _validate_programme(data: ProgrammeInput) -> dict[str, Any]:
     if len(data.modules) > MAX_LINES:
         raise ValidationFailed(_("最多 %(n)s 个课程模块。", n=MAX_LINES), field="modules")
     for number, module in enumerate(data.modules, 1):
-        name = str(module.get("name", "")).strip()
+        name = clean_text(str(module.get("name", ""))).strip()
         hours = module.get("hours")
         if not name or len(name) > MAX_LINE:
             raise ValidationFailed(_("第 %(line)s 个模块名称为空或过长。", line=number), field="modules")
@@ -487,7 +502,7 @@ def _require_staff(actor: User) -> None:
 
 
 def _live_skill(skill_id: int) -> Skill:
-    skill = db.session.get(Skill, skill_id)
+    skill = get_by_id(Skill, skill_id)
     if skill is None or skill.merged_into_id is not None:
         raise NotFound(_("技能标签不存在或已被合并。"))
     return skill

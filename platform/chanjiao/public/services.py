@@ -13,7 +13,7 @@ from .. import choices, search
 from ..errors import NotFound
 from ..extensions import db
 from ..models import Demand, Organisation, Programme, Skill, User
-from ..postings.services import Page
+from ..postings.services import Page, clean_text, get_by_id
 from ..skills import find_skill
 
 MAX_QUERY_LENGTH = 100
@@ -72,8 +72,8 @@ def parse_filters(args: Mapping[str, str], kind: str) -> Filters:
     """Read ``q`` and the filters from query-string ``args``; unknown codes are dropped and
     reported in ``ignored`` (never an error page)."""
     filters = Filters()
-    filters.q = (args.get("q") or "").strip()[:MAX_QUERY_LENGTH]
-    filters.skill = (args.get("skill") or "").strip()[:50]
+    filters.q = clean_text(args.get("q") or "").strip()[:MAX_QUERY_LENGTH]
+    filters.skill = clean_text(args.get("skill") or "").strip()[:50]
     checks: list[tuple[str, dict, str]] = [
         ("level", choices.SKILL_LEVELS, _("技能等级")),
         ("mode", choices.TRAINING_MODES, _("培训方式")),
@@ -85,7 +85,7 @@ def parse_filters(args: Mapping[str, str], kind: str) -> Filters:
         checks.append(("certificate", choices.CERTIFICATE_KINDS, _("证书类型")))
         filters.subsidy = args.get("subsidy") in ("1", "on", "true", "yes")
     for name, vocabulary, title in checks:
-        value = (args.get(name) or "").strip()
+        value = clean_text(args.get(name) or "").strip()
         if not value:
             continue
         if value in vocabulary:
@@ -209,7 +209,7 @@ def _visible(posting: Demand | Programme | None, viewer: User | None) -> bool:
 
 def visible_demand(demand_id: int, viewer: User | None) -> Demand:
     """The demand if ``viewer`` may see it (public, own organisation, or staff), else NotFound."""
-    demand = db.session.get(Demand, demand_id)
+    demand = get_by_id(Demand, demand_id)
     if not _visible(demand, viewer):
         raise NotFound(_("需求不存在。"))
     return demand
@@ -217,7 +217,7 @@ def visible_demand(demand_id: int, viewer: User | None) -> Demand:
 
 def visible_programme(programme_id: int, viewer: User | None) -> Programme:
     """The programme if ``viewer`` may see it (public, own organisation, or staff), else NotFound."""
-    programme = db.session.get(Programme, programme_id)
+    programme = get_by_id(Programme, programme_id)
     if not _visible(programme, viewer):
         raise NotFound(_("培训项目不存在。"))
     return programme
