@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from ..errors import DomainError, InvalidTransition, NotFound, PermissionDenied
+from ..errors import DomainError, NotFound
 from ..extensions import db
 from ..security import org_kind_required, staff_required
 from . import services
@@ -40,7 +40,7 @@ def _run_action(action: Callable, posting_id: int, success: str, target: str):
     except NotFound:
         db.session.rollback()
         abort(404)
-    except (InvalidTransition, PermissionDenied, DomainError) as error:
+    except DomainError as error:  # InvalidTransition, PermissionDenied (publish gate), ...
         db.session.rollback()
         flash(error.message, "error")
     else:
