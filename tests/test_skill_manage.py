@@ -207,3 +207,11 @@ def test_merge_with_control_characters_or_huge_ids_never_500(client, make, staff
     response = client.post("/skills/merge", data={"source": "甲\x00", "target": "乙\x00"})
     assert response.status_code == 302
     assert client.post("/skills/99999999999999999999/synonyms", data={"synonyms": "x"}).status_code == 404
+
+
+def test_autocomplete_script_is_served_locally(client):
+    response = client.get("/static/js/skills.js")
+    assert response.status_code == 200 and b"data-skill-suggest" in response.data
+    response.close()
+    html = client.get("/demands").get_data(as_text=True)
+    assert "/static/js/skills.js" in html and "http" not in html.split("skills.js")[0].rsplit("<script", 1)[1]
