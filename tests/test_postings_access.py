@@ -183,3 +183,16 @@ def test_nav_links_to_own_pages_by_account_kind(client, make, login):
     client.post("/logout")
     login(make.user(None, "staff"))
     assert 'href="/skills/manage"' in client.get("/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("url", ["/my/demands", "/my/demands/new", "/my/programmes", "/my/programmes/new", "/skills/manage"])
+def test_member_and_staff_pages_render_in_english_too(client, make, login, world, url):
+    if url.startswith("/my/demands"):
+        login(make.user(world["enterprise"]))
+    elif url.startswith("/my/programmes"):
+        login(make.user(world["institution"]))
+    else:
+        login(make.user(None, "staff"))
+    client.post("/lang/en", data={"next": url})
+    response = client.get(url)
+    assert response.status_code == 200 and '<html lang="en">' in response.get_data(as_text=True)
