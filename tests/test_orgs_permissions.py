@@ -197,3 +197,34 @@ def test_pages_render_in_english_too(client, world, login, who, path):
     response = client.get(url(path, world))
     assert response.status_code == 200
     assert '<html lang="en">' in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("who", "method", "template"),
+    [
+        ("staff", "GET", "/staff/organisations/99999999999"),
+        ("staff", "POST", "/staff/organisations/99999999999/approve"),
+        ("staff", "POST", "/staff/users/99999999999/reset"),
+        ("admin_a", "POST", "/org/members/99999999999/deactivate"),
+        ("admin_a", "POST", "/org/invitations/99999999999/revoke"),
+    ],
+)
+def test_ids_beyond_32_bits_are_404(client, world, login, who, method, template):
+    login(world[who])
+    assert call(client, method, template).status_code == 404
+
+
+def test_nul_characters_never_cause_a_500(client, world, login):
+    response = client.post("/login", data={"email": "x\x00@y.cn", "password": "abc\x00"})
+    assert response.status_code == 401
+    response = client.post("/register", data={"name": "名\x00称", "email": "a\x00@b.cn"})
+    assert response.status_code == 400
+    login(world["staff"])
+    assert client.get("/staff/users?q=a%00b").status_code == 200
+    assert client.get("/staff/users?page=" + "9" * 30).status_code == 200
+    assert client.get("/staff/organisations?page=" + "9" * 30).status_code == 200
+    organisation = world["org_a"]
+    response = client.post(f"/staff/organisations/{organisation.id}/reject", data={"reason": "资料\x00不全"})
+    assert response.status_code == 302
+    db.session.refresh(organisation)
+    assert organisation.status_reason == "资料不全"

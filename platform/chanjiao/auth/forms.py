@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import (
     EmailField,
     Field,
@@ -21,10 +22,25 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional, Validati
 
 from .. import choices
 from ..errors import DomainError
+from .services import check_password_strength, clean_text
 from ..validators import credit_code_problem, is_valid_phone, normalise_credit_code
 
 EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 MAX_DESCRIPTION = 5000
+
+
+class CleanForm(FlaskForm):
+    """A form whose submitted text loses control characters before anything reads it."""
+
+    class Meta(FlaskForm.Meta):
+        def wrap_formdata(self, form, formdata):
+            data = super().wrap_formdata(form, formdata)
+            if data is None:
+                return None
+            return MultiDict(
+                (key, clean_text(value) if isinstance(value, str) else value)
+                for key, value in data.items(multi=True)
+            )
 
 
 def strip(value):
@@ -82,8 +98,6 @@ def valid_credit_code(form, field) -> None:
 
 
 def strong_password(form, field) -> None:
-    from .services import check_password_strength
-
     if not field.data:
         return
     try:
@@ -108,7 +122,7 @@ def _placeholder(vocabulary: dict) -> list:
     return options([("", _l("请选择")), *vocabulary.items()])
 
 
-class LoginForm(FlaskForm):
+class LoginForm(CleanForm):
     email = EmailField(
         _l("电子邮箱"),
         validators=[DataRequired(_l("请输入电子邮箱。")), Length(max=254, message=_l("邮箱过长。"))],
@@ -119,7 +133,7 @@ class LoginForm(FlaskForm):
     )
 
 
-class AccountFields(FlaskForm):
+class AccountFields(CleanForm):
     """A new user's name, e-mail address and password (twice)."""
 
     user_name = StringField(
@@ -250,7 +264,7 @@ class InvitationAcceptForm(AccountFields):
     """An invited colleague creates their account."""
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(CleanForm):
     password = PasswordField(
         _l("新密码"),
         validators=[

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -32,8 +33,13 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method="scrypt")
 
 
+def clean_text(value: str) -> str:
+    """Drop control characters other than line breaks and tabs (PostgreSQL refuses NUL)."""
+    return "".join(ch for ch in value if ch in "\n\r\t" or unicodedata.category(ch) != "Cc")
+
+
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    return clean_text(email).strip().lower()
 
 
 def find_user_by_email(email: str) -> User | None:
@@ -141,6 +147,18 @@ def check_password_strength(password: str) -> None:
         )
     if password.isdigit() or password.isalpha():
         raise DomainError(_("密码需同时包含字母和数字或符号。"), field="password")
+
+
+# --- Lookups -----------------------------------------------------------------------------------
+
+MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL: a larger one in a URL is a 404, not a 500
+
+
+def get_by_id(model: type, object_id: int):
+    """``db.session.get`` that answers None for ids no row can have."""
+    if not isinstance(object_id, int) or not 0 < object_id <= MAX_ID:
+        return None
+    return db.session.get(model, object_id)
 
 
 # --- One-time links (invitations and password resets) -----------------------------------------

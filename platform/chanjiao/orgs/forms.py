@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from .. import choices
 from ..auth.forms import (
     MAX_DESCRIPTION,
+    CleanForm,
     OneOf,
     options,
     strip,
@@ -20,11 +20,11 @@ from ..auth.forms import (
 ROLE_CHOICES = options((role, choices.ROLES[role]) for role in choices.ORG_ROLES)
 
 
-class ActionForm(FlaskForm):
+class ActionForm(CleanForm):
     """A button that changes state: nothing to fill in, but the CSRF token is checked."""
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(CleanForm):
     # name and credit_code are removed by the view once the organisation has been approved.
     name = StringField(
         _l("机构名称"),
@@ -73,7 +73,7 @@ class ProfileForm(FlaskForm):
     )
 
 
-class InvitationForm(FlaskForm):
+class InvitationForm(CleanForm):
     email = EmailField(
         _l("限定邮箱（可选）"),
         filters=[strip],
@@ -92,7 +92,7 @@ class InvitationForm(FlaskForm):
     )
 
 
-class RoleForm(FlaskForm):
+class RoleForm(CleanForm):
     role = SelectField(
         _l("角色"),
         choices=ROLE_CHOICES,

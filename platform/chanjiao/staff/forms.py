@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, TextAreaField
 from wtforms.validators import Length, Optional
 
+from ..auth.forms import CleanForm
 from .services import MAX_REASON_LENGTH
 
 
@@ -20,7 +20,7 @@ class ChineseDateField(DateField):
             raise ValueError(_l("请输入有效的日期，格式为 年-月-日（如 2024-05-01）。")) from None
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(CleanForm):
     reason = TextAreaField(
         _l("理由"),
         validators=[
@@ -32,6 +32,6 @@ class DecisionForm(FlaskForm):
     )
 
 
-class MembershipForm(FlaskForm):
+class MembershipForm(CleanForm):
     member_since = ChineseDateField(_l("入会日期"), validators=[Optional()])
     founding_member = BooleanField(_l("创始会员"))

@@ -117,7 +117,7 @@ def list_organisations(
 def list_users(search: str, page: int, per_page: int) -> Pagination:
     """All accounts, optionally filtered by a fragment of the name or e-mail address."""
     query = select(User)
-    search = search.strip()[:100]
+    search = accounts.clean_text(search).strip()[:100]
     if search:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(
@@ -129,7 +129,7 @@ def list_users(search: str, page: int, per_page: int) -> Pagination:
 
 def get_organisation(actor: User, organisation_id: int) -> Organisation:
     _require_staff(actor)
-    organisation = db.session.get(Organisation, organisation_id)
+    organisation = accounts.get_by_id(Organisation, organisation_id)
     if organisation is None:
         raise NotFound(_("机构不存在。"))
     return organisation
@@ -137,7 +137,7 @@ def get_organisation(actor: User, organisation_id: int) -> Organisation:
 
 def get_user(actor: User, user_id: int) -> User:
     _require_staff(actor)
-    user = db.session.get(User, user_id)
+    user = accounts.get_by_id(User, user_id)
     if user is None:
         raise NotFound(_("用户不存在。"))
     return user

@@ -28,7 +28,8 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 def _page_number() -> int:
     page = request.args.get("page", 1, type=int)
-    return page if page and page > 0 else 1
+    # An absurd page number must not overflow the database's OFFSET.
+    return page if page and 0 < page <= 100_000 else 1
 
 
 def _organisation_or_404(organisation_id: int):
