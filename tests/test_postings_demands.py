@@ -307,3 +307,18 @@ def test_control_characters_are_dropped_not_a_500(client, member):
 def test_ids_beyond_the_integer_range_are_404(client, member, suffix):
     assert client.get(f"/my/demands/99999999999999999999/{suffix}").status_code == 404
     assert client.post("/my/demands/99999999999999999999/publish").status_code == 404
+
+
+def test_a_conflicting_concurrent_save_is_a_form_message_not_a_500(client, member, monkeypatch):
+    from sqlalchemy.exc import IntegrityError
+
+    from chanjiao.postings import services
+
+    def clash(actor, data):
+        raise IntegrityError("INSERT INTO skill", {}, Exception("duplicate key"))
+
+    monkeypatch.setattr(services, "create_demand", clash)
+    response = client.post("/my/demands/new", data=VALID)
+    assert response.status_code == 409
+    assert "请重新提交" in response.get_data(as_text=True)
+    assert demand_count() == 0

@@ -7,6 +7,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
 
 from ..errors import DomainError, NotFound
 from ..extensions import db
@@ -55,6 +56,7 @@ def _save(form: FlaskForm, save: Callable[[], object], template: str, **context)
     if form.validate_on_submit():
         try:
             posting = save()
+            db.session.commit()
         except NotFound:
             db.session.rollback()
             abort(404)
@@ -62,8 +64,12 @@ def _save(form: FlaskForm, save: Callable[[], object], template: str, **context)
             db.session.rollback()  # resolve_skills may have flushed new tags: write nothing
             _attach_error(form, error)
             status = 400
+        except IntegrityError:
+            # Two people created the same new skill tag at the same moment: ask for a resubmit.
+            db.session.rollback()
+            form.form_errors.append(_("保存时与其他人的修改冲突，请重新提交。"))
+            status = 409
         else:
-            db.session.commit()
             return posting, None
     elif form.is_submitted():
         status = 400
