@@ -38,6 +38,12 @@ def clean_text(value: str) -> str:
     return "".join(ch for ch in value if ch in "\n\r\t" or unicodedata.category(ch) != "Cc")
 
 
+def session_fingerprint(user: User) -> str:
+    """A value kept in the session at login; it changes when the password changes, so that a
+    password reset ends every session opened with the old password."""
+    return hashlib.sha256(user.password_hash.encode("utf-8")).hexdigest()[:24]
+
+
 def normalise_email(email: str) -> str:
     return clean_text(email).strip().lower()
 

@@ -1,7 +1,16 @@
 """Login, logout, registration, accepting invitations and one-time password resets."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
@@ -18,6 +27,26 @@ from .forms import (
 )
 
 bp = Blueprint("auth", __name__)
+
+SESSION_FINGERPRINT = "auth_fp"
+
+
+def start_session(user) -> None:
+    """Log ``user`` in and remember which password the session was opened with."""
+    login_user(user)
+    session[SESSION_FINGERPRINT] = services.session_fingerprint(user)
+
+
+@bp.before_app_request
+def end_stale_sessions() -> None:
+    # Flask-Login keeps a deactivated user logged in, and a password reset would not end the
+    # sessions opened with the old password; both end here, on the next request.
+    if "_user_id" not in session or not current_user.is_authenticated:
+        return
+    fingerprint = services.session_fingerprint(current_user)
+    if not current_user.active or session.get(SESSION_FINGERPRINT) != fingerprint:
+        logout_user()
+        session.pop(SESSION_FINGERPRINT, None)
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -46,7 +75,7 @@ def login():
             status = 401
         else:
             db.session.commit()
-            login_user(user)
+            start_session(user)
             flash(_("欢迎回来，%(name)s。", name=user.name), "success")
             return redirect(_safe_next(request.args.get("next")) or url_for("dashboard.index"))
     elif form.is_submitted():
@@ -90,7 +119,7 @@ def register():
             status = 400
         else:
             db.session.commit()
-            login_user(user)
+            start_session(user)
             flash(_("注册成功。协会工作人员将审核您的机构信息，审核通过后即可发布信息。"), "success")
             return redirect(url_for("dashboard.index"))
     elif form.is_submitted():
@@ -133,7 +162,7 @@ def accept_invitation(code: str):
             status = 400
         else:
             db.session.commit()
-            login_user(user)
+            start_session(user)
             flash(_("账号已创建，欢迎加入%(org)s。", org=user.organisation.name), "success")
             return redirect(url_for("dashboard.index"))
     elif form.is_submitted():
