@@ -39,12 +39,11 @@ def start_session(user) -> None:
 
 @bp.before_app_request
 def end_stale_sessions() -> None:
-    # Flask-Login keeps a deactivated user logged in, and a password reset would not end the
-    # sessions opened with the old password; both end here, on the next request.
+    # A password reset must end the sessions opened with the old password. (A deactivated user
+    # is already anonymous: Flask-Login's is_authenticated follows is_active.)
     if "_user_id" not in session or not current_user.is_authenticated:
         return
-    fingerprint = services.session_fingerprint(current_user)
-    if not current_user.active or session.get(SESSION_FINGERPRINT) != fingerprint:
+    if session.get(SESSION_FINGERPRINT) != services.session_fingerprint(current_user):
         logout_user()
         session.pop(SESSION_FINGERPRINT, None)
 
