@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 
@@ -115,6 +115,10 @@ class CSRFClient(FlaskClient):
         return signer.dumps(raw)
 
     def open(self, *args, csrf: bool = True, **kwargs):
+        # The ``app`` fixture's app context spans requests, so ``g`` would carry Flask-Login's
+        # cached user from one client's request into the next; a real request starts without it.
+        if has_app_context():
+            g.pop("_login_user", None)
         method = (kwargs.get("method") or "GET").upper()
         data = kwargs.get("data")
         if csrf and method in ("POST", "PUT", "PATCH", "DELETE") and not kwargs.get("json"):

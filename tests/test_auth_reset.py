@@ -198,15 +198,7 @@ def test_reset_without_csrf_is_refused(client, make, login):
 
 
 def test_reset_ends_sessions_opened_with_the_old_password(app, make):
-    from flask import g
-
     from tests.conftest import CSRFClient
-
-    def switch(to):
-        # The fixture's app context spans requests, so Flask-Login's per-request cache of the
-        # user in ``g`` would leak from one client to the next; a real request starts without it.
-        g.pop("_login_user", None)
-        return to
 
     app.test_client_class = CSRFClient
     organisation = make.org()
@@ -214,11 +206,11 @@ def test_reset_ends_sessions_opened_with_the_old_password(app, make):
     member = make.user(organisation, role="org_member")
     admin_client, member_client, anonymous = app.test_client(), app.test_client(), app.test_client()
     for c, u in ((admin_client, admin), (member_client, member)):
-        response = switch(c).post("/login", data={"email": u.email, "password": make.DEFAULT_PASSWORD})
+        response = c.post("/login", data={"email": u.email, "password": make.DEFAULT_PASSWORD})
         assert response.status_code == 302
-    path = issue(switch(admin_client), f"/org/members/{member.id}/reset")
-    assert switch(member_client).get("/dashboard/").status_code == 200  # issuing changes nothing
-    assert set_password(switch(anonymous), path).status_code == 302
-    response = switch(member_client).get("/dashboard/")
+    path = issue(admin_client, f"/org/members/{member.id}/reset")
+    assert member_client.get("/dashboard/").status_code == 200  # issuing changes nothing
+    assert set_password(anonymous, path).status_code == 302
+    response = member_client.get("/dashboard/")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
-    assert switch(admin_client).get("/dashboard/").status_code == 200
+    assert admin_client.get("/dashboard/").status_code == 200

@@ -203,15 +203,7 @@ def test_unique_organisation_rows_unchanged_on_refusal(client, team):
 
 
 def test_deactivation_ends_the_members_open_session(app, make):
-    from flask import g
-
     from tests.conftest import CSRFClient
-
-    def switch(to):
-        # The fixture's app context spans requests, so Flask-Login's per-request cache of the
-        # user in ``g`` would leak from one client to the next; a real request starts without it.
-        g.pop("_login_user", None)
-        return to
 
     app.test_client_class = CSRFClient
     organisation = make.org()
@@ -219,11 +211,11 @@ def test_deactivation_ends_the_members_open_session(app, make):
     member = make.user(organisation, role="org_member")
     admin_client, member_client = app.test_client(), app.test_client()
     for c, u in ((admin_client, admin), (member_client, member)):
-        response = switch(c).post("/login", data={"email": u.email, "password": make.DEFAULT_PASSWORD})
+        response = c.post("/login", data={"email": u.email, "password": make.DEFAULT_PASSWORD})
         assert response.status_code == 302
-    assert switch(member_client).get("/dashboard/").status_code == 200
-    assert switch(admin_client).post(f"/org/members/{member.id}/deactivate").status_code == 302
+    assert member_client.get("/dashboard/").status_code == 200
+    assert admin_client.post(f"/org/members/{member.id}/deactivate").status_code == 302
     db.session.refresh(member)
     assert not member.active
-    response = switch(member_client).get("/dashboard/")
+    response = member_client.get("/dashboard/")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
