@@ -7,7 +7,6 @@ from collections.abc import Iterable
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from werkzeug.datastructures import MultiDict
 from wtforms import (
     EmailField,
     Field,
@@ -22,25 +21,13 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional, Validati
 
 from .. import choices
 from ..errors import DomainError
-from .services import check_password_strength, clean_text
+from ..forms import CleanForm
+from .services import check_password_strength
 from ..validators import credit_code_problem, is_valid_phone, normalise_credit_code
 
 EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 MAX_DESCRIPTION = 5000
 
-
-class CleanForm(FlaskForm):
-    """A form whose submitted text loses control characters before anything reads it."""
-
-    class Meta(FlaskForm.Meta):
-        def wrap_formdata(self, form, formdata):
-            data = super().wrap_formdata(form, formdata)
-            if data is None:
-                return None
-            return MultiDict(
-                (key, clean_text(value) if isinstance(value, str) else value)
-                for key, value in data.items(multi=True)
-            )
 
 
 def strip(value):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import unicodedata
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -11,6 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..common import clean_text
 from ..errors import DomainError, InvalidTransition, NotFound, PermissionDenied
 from ..extensions import db
 from ..models import LoginThrottle, PasswordResetToken, User
@@ -31,11 +31,6 @@ class LoginThrottled(DomainError):
 def hash_password(password: str) -> str:
     """Hash with scrypt (werkzeug's default KDF); the salt is random per hash."""
     return generate_password_hash(password, method="scrypt")
-
-
-def clean_text(value: str) -> str:
-    """Drop control characters other than line breaks and tabs (PostgreSQL refuses NUL)."""
-    return "".join(ch for ch in value if ch in "\n\r\t" or unicodedata.category(ch) != "Cc")
 
 
 def session_fingerprint(user: User) -> str:
@@ -156,16 +151,6 @@ def check_password_strength(password: str) -> None:
 
 
 # --- Lookups -----------------------------------------------------------------------------------
-
-MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL: a larger one in a URL is a 404, not a 500
-
-
-def get_by_id(model: type, object_id: int):
-    """``db.session.get`` that answers None for ids no row can have."""
-    if not isinstance(object_id, int) or not 0 < object_id <= MAX_ID:
-        return None
-    return db.session.get(model, object_id)
-
 
 # --- One-time links (invitations and password resets) -----------------------------------------
 

@@ -6,9 +6,9 @@ from wtforms import EmailField, SelectField, StringField, TelField, TextAreaFiel
 from wtforms.validators import DataRequired, Length, Optional
 
 from .. import choices
+from ..forms import CleanForm
 from ..auth.forms import (
     MAX_DESCRIPTION,
-    CleanForm,
     OneOf,
     options,
     strip,

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import choices
 from ..auth import services as accounts
+from ..common import get_by_id
 from ..errors import DomainError, InvalidTransition, NotFound, PermissionDenied
 from ..extensions import db
 from ..models import Invitation, Organisation, User
@@ -201,7 +202,7 @@ def _require_org_admin(actor: User, organisation: Organisation) -> None:
 
 def get_member(actor: User, user_id: int) -> User:
     """Return a user of the actor's organisation, or raise :class:`NotFound`."""
-    user = accounts.get_by_id(User, user_id)
+    user = get_by_id(User, user_id)
     if user is None or actor.organisation_id is None or user.organisation_id != actor.organisation_id:
         raise NotFound(_("用户不存在。"))
     return user
@@ -332,7 +333,7 @@ def create_invitation(
 
 def revoke_invitation(actor: User, invitation_id: int) -> Invitation:
     """Revoke an unused invitation of the actor's organisation."""
-    invitation = accounts.get_by_id(Invitation, invitation_id)
+    invitation = get_by_id(Invitation, invitation_id)
     if invitation is None or invitation.organisation_id != actor.organisation_id:
         raise NotFound(_("邀请不存在。"))
     _require_org_admin(actor, invitation.organisation)

@@ -10,12 +10,11 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from werkzeug.datastructures import MultiDict
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, StopValidation, ValidationError
 
 from .. import choices
+from ..forms import CleanForm
 from ..skills import MAX_SKILL_LENGTH, normalise_skill_name
 from . import services as s
 
@@ -210,19 +209,6 @@ class ModulesField(TextAreaField):
         if len(self.data or []) > s.MAX_LINES:
             raise ValidationError(_l("最多 %(n)s 个课程模块。", n=s.MAX_LINES))
 
-
-class CleanForm(FlaskForm):
-    """A form whose submitted text loses control characters (other than line breaks) first."""
-
-    class Meta(FlaskForm.Meta):
-        def wrap_formdata(self, form, formdata):
-            data = super().wrap_formdata(form, formdata)
-            if data is None:
-                return None
-            return MultiDict(
-                (key, s.clean_text(value) if isinstance(value, str) else value)
-                for key, value in data.items(multi=True)
-            )
 
 
 def _required(message=None):

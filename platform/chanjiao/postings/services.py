@@ -6,7 +6,6 @@ validates, changes state, flushes and raises domain errors. Views and commands c
 """
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,6 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, exists, func, select, update
 
 from .. import choices, search
+from ..common import clean_text, get_by_id
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
 from ..models import Demand, Programme, SearchTerm, Skill, User, demand_skills, programme_skills
@@ -127,21 +127,6 @@ def is_referenced(posting: Demand | Programme) -> bool:
 
 
 # --------------------------------------------------------------------------- lookups
-
-MAX_ID = 2**31 - 1  # ids are 32-bit integers; a larger one in a URL must be a 404, not a 500
-
-
-def get_by_id(model: type, object_id: int):
-    """``db.session.get`` that answers None for ids no row can have."""
-    if not isinstance(object_id, int) or not 0 < object_id <= MAX_ID:
-        return None
-    return db.session.get(model, object_id)
-
-
-def clean_text(value: str) -> str:
-    """Drop control characters other than line breaks and tabs (NUL breaks PostgreSQL)."""
-    return "".join(ch for ch in value if ch in "\n\r\t" or not unicodedata.category(ch) == "Cc")
-
 
 def _member_posting(model: type[P], actor: User, posting_id: int) -> P:
     posting = get_by_id(model, posting_id)

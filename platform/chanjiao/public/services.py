@@ -13,7 +13,8 @@ from .. import choices, search
 from ..errors import NotFound
 from ..extensions import db
 from ..models import Demand, Organisation, Programme, Skill, User
-from ..postings.services import Page, clean_text, get_by_id
+from ..common import clean_text, get_by_id
+from ..postings.services import Page
 from ..skills import find_skill
 
 MAX_QUERY_LENGTH = 100

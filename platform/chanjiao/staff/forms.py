@@ -5,7 +5,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, DateField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from ..auth.forms import CleanForm
+from ..forms import CleanForm
 from .services import MAX_REASON_LENGTH
 
 

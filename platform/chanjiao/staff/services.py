@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select
 
 from .. import choices
 from ..auth import services as accounts
+from ..common import clean_text, get_by_id
 from ..errors import DomainError, InvalidTransition, NotFound, PermissionDenied
 from ..extensions import db
 from ..models import AuditLog, Demand, Organisation, Programme, User
@@ -117,7 +118,7 @@ def list_organisations(
 def list_users(search: str, page: int, per_page: int) -> Pagination:
     """All accounts, optionally filtered by a fragment of the name or e-mail address."""
     query = select(User)
-    search = accounts.clean_text(search).strip()[:100]
+    search = clean_text(search).strip()[:100]
     if search:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(
@@ -129,7 +130,7 @@ def list_users(search: str, page: int, per_page: int) -> Pagination:
 
 def get_organisation(actor: User, organisation_id: int) -> Organisation:
     _require_staff(actor)
-    organisation = accounts.get_by_id(Organisation, organisation_id)
+    organisation = get_by_id(Organisation, organisation_id)
     if organisation is None:
         raise NotFound(_("机构不存在。"))
     return organisation
@@ -137,7 +138,7 @@ def get_organisation(actor: User, organisation_id: int) -> Organisation:
 
 def get_user(actor: User, user_id: int) -> User:
     _require_staff(actor)
-    user = accounts.get_by_id(User, user_id)
+    user = get_by_id(User, user_id)
     if user is None:
         raise NotFound(_("用户不存在。"))
     return user
