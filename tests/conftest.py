@@ -165,3 +165,26 @@ def _no_hub_downloads(monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+# --- Translations -------------------------------------------------------------------------------
+# The app reads compiled catalogues (.mo, git-ignored). `make test` compiles them; this does the
+# same for a bare `pytest`, so English pages are tested against the committed .po files.
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_translations() -> None:
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    from chanjiao import TRANSLATIONS_DIR
+
+    for po_path in TRANSLATIONS_DIR.glob("*/LC_MESSAGES/messages.po"):
+        mo_path = po_path.with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        with po_path.open("rb") as po_file:
+            catalog = read_po(po_file, locale=po_path.parts[-3])
+        tmp_path = mo_path.with_suffix(f".mo.{os.getpid()}.tmp")
+        with tmp_path.open("wb") as mo_file:
+            write_mo(mo_file, catalog)
+        tmp_path.replace(mo_path)  # atomic: a concurrent test run never reads half a file
