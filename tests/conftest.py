@@ -115,10 +115,12 @@ class CSRFClient(FlaskClient):
         return signer.dumps(raw)
 
     def open(self, *args, csrf: bool = True, **kwargs):
-        # The ``app`` fixture's app context spans requests, so ``g`` would carry Flask-Login's
-        # cached user from one client's request into the next; a real request starts without it.
+        # The ``app`` fixture's app context spans requests, so ``g`` would carry per-request
+        # caches (Flask-Login's user, Flask-Babel's locale) from one request into the next;
+        # a real request starts with an empty ``g``.
         if has_app_context():
-            g.pop("_login_user", None)
+            for name in list(g):
+                g.pop(name)
         method = (kwargs.get("method") or "GET").upper()
         data = kwargs.get("data")
         if csrf and method in ("POST", "PUT", "PATCH", "DELETE") and not kwargs.get("json"):

@@ -12,7 +12,6 @@ import shlex
 from pathlib import Path
 
 import pytest
-from flask import g, has_app_context
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 
@@ -150,22 +149,6 @@ def test_flask_babel_offers_english_from_the_translations_directory(app):
 
 
 # --- pages in English ---------------------------------------------------------------------------
-
-@pytest.fixture
-def client(client):
-    """The shared client, but each request picks its locale afresh. Flask-Babel caches the locale
-    and catalogue on ``g``, and the ``app`` fixture's app context (hence ``g``) spans requests;
-    in production every request has its own."""
-    open_request = client.open
-
-    def open_fresh(*args, **kwargs):
-        if has_app_context():
-            g.pop("_flask_babel", None)
-        return open_request(*args, **kwargs)
-
-    client.open = open_fresh
-    return client
-
 
 # The language switch, the logo mark (the product's name) and Chaoyang's streets and areas
 # (proper names, never passed through gettext).
