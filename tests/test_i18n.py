@@ -328,3 +328,79 @@ def test_posting_form_errors_are_english(client, make, login):
     assert "Choose a skill level." in html
     assert f"Welcome back, {user.name}." in html  # the sign-in flash, in English too
     assert not _stray_chinese(html, (user.name,)), _stray_chinese(html, (user.name,))
+
+
+# --- punctuation in English ---------------------------------------------------------------------
+
+FULL_WIDTH_PUNCTUATION = re.compile(r"[：（）；，。]")
+
+
+def _stray_full_width_punctuation(html: str, data: tuple[str, ...] = ()) -> list[str]:
+    """Full-width punctuation the templates put around translated labels ("Level：L4",
+    "Sign out（name）"), once user data and proper names are removed."""
+    for text in sorted({*ALLOWED_CHINESE, *data}, key=len, reverse=True):
+        html = html.replace(text, "")
+    return [html[max(0, m.start() - 40):m.end() + 40] for m in FULL_WIDTH_PUNCTUATION.finditer(html)]
+
+
+def test_english_pages_have_no_full_width_punctuation_around_labels(client, make, login):
+    import datetime
+
+    # ASCII user data wherever the templates show it next to a label; the rest is removed below.
+    enterprise = make.org("enterprise", name="Acme Motors", industry="internet")
+    institution = make.org("institution", name="Chaoyang Skills School")
+    demand = make.demand(enterprise, title="EV technician", occupation="Mechanic",
+                         location="Building 3", desired_start=datetime.date(2027, 3, 1),
+                         budget_per_person=2000)
+    programme = make.programme(institution, title="EV high-voltage course",
+                               certificate_name="Mechanic L4", location="Room 101",
+                               schedule="Weekends")
+    free = make.programme(institution, title="Free safety course", fee=0,
+                          certificate_kind="none", certificate_name="")
+    data = _member_pages_data(enterprise, institution, demand, programme, free)
+    user = make.user(enterprise, name="Alice Example")
+    _english(client)
+    pages = {
+        "/": ["Level: Level 4 / Intermediate worker", "Fee: Free", "Certificate: None",
+              "For enterprises", "For training institutions", "Training institutions"],
+        "/demands": ["Level: Level 4 / Intermediate worker", "Mode: In person", "People: 5"],
+        "/programmes": ["Fee: CNY 3800 per person", "Certificate: Mechanic L4", "Hours: 40"],
+        f"/demands/{demand.id}": ["Occupation (trade): Mechanic", "Number of people: 5",
+                                  "Location: Building 3", "2027-03-01"],
+        f"/programmes/{programme.id}": ["Total hours: 40", "Places: 30", "Schedule: Weekends",
+                                        "Vocational skill level certificate (Mechanic L4)"],
+    }
+    for path, expected in pages.items():
+        html = client.get(path).get_data(as_text=True)
+        for text in expected:
+            assert text in html, (path, text)
+        assert not _stray_full_width_punctuation(html, data), (
+            path, _stray_full_width_punctuation(html, data))
+    login(user)
+    for path in ("/", "/org/members", "/org/profile", "/my/demands", "/dashboard/"):
+        html = client.get(path).get_data(as_text=True)
+        assert not _stray_full_width_punctuation(html, data), (
+            path, _stray_full_width_punctuation(html, data))
+    html = client.get("/").get_data(as_text=True)
+    assert "Sign out (Alice Example)" in html
+
+
+def test_chinese_pages_keep_full_width_punctuation(client, make):
+    enterprise = make.org("enterprise")
+    institution = make.org("institution")
+    demand = make.demand(enterprise, budget_per_person=2000)
+    programme = make.programme(institution)
+    html = client.get("/").get_data(as_text=True)
+    assert "等级：" in html and "费用：" in html
+    assert "<h2>企业</h2>" in html and "<h2>培训机构</h2>" in html and "<span>培训机构</span>" in html
+    html = client.get(f"/demands/{demand.id}").get_data(as_text=True)
+    assert "职业（工种）：汽车维修工" in html and "人均预算：2000 元" in html
+    html = client.get(f"/programmes/{programme.id}").get_data(as_text=True)
+    assert "证书：职业技能等级证书：汽车维修工（四级）" in html and "总学时：40" in html
+
+
+def test_labels_escape_user_data(client, make):
+    enterprise = make.org("enterprise")
+    demand = make.demand(enterprise, location="<b>Room</b> & co")
+    html = client.get(f"/demands/{demand.id}").get_data(as_text=True)
+    assert "地点：&lt;b&gt;Room&lt;/b&gt; &amp; co" in html

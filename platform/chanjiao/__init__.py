@@ -144,3 +144,8 @@ def _register_template_helpers(app: Flask) -> None:
 
     # Lets base.html link only to pages whose blueprint is registered.
     app.jinja_env.globals["endpoint_exists"] = lambda endpoint: endpoint in app.view_functions
+
+    # Several form errors (each a full sentence) in one line: "；" between Chinese sentences, a
+    # space between English ones (each already ends in a full stop).
+    app.jinja_env.filters["join_sentences"] = lambda sentences: (
+        "；" if _select_locale() == "zh_CN" else " ").join(str(s) for s in sentences)
