@@ -1,18 +1,39 @@
 """ORM models, one module per aggregate. Importing this package registers them all."""
 from .accounts import Invitation, LoginThrottle, Organisation, PasswordResetToken, User
+from .api import ApiToken
 from .audit import AuditLog
+from .curation import (
+    DemoPlatform,
+    DemoPlatformPairing,
+    DemoPlatformParticipant,
+    InterestRequest,
+    Objection,
+    Pairing,
+)
+from .matching import RankerVersion, TextVector
+from .notifications import Notification
 from .postings import Demand, Programme, SearchTerm, Skill, demand_skills, programme_skills
 
 __all__ = [
+    "ApiToken",
     "AuditLog",
     "Demand",
+    "DemoPlatform",
+    "DemoPlatformPairing",
+    "DemoPlatformParticipant",
     "Invitation",
+    "InterestRequest",
     "LoginThrottle",
+    "Notification",
+    "Objection",
     "Organisation",
+    "Pairing",
     "PasswordResetToken",
     "Programme",
+    "RankerVersion",
     "SearchTerm",
     "Skill",
+    "TextVector",
     "User",
     "demand_skills",
     "programme_skills",
