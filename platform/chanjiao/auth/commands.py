@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import click
+from flask.cli import with_appcontext
 
 from ..errors import DomainError
 from ..extensions import db
@@ -9,6 +10,7 @@ from . import services
 
 
 @click.command("create-user")
+@with_appcontext
 @click.option("--email", required=True)
 @click.option("--name", required=True)
 @click.option("--role", type=click.Choice(["staff", "admin"]), default="staff", show_default=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 import click
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from ..choices import ORG_KINDS, label
@@ -20,6 +21,7 @@ def database_is_empty() -> bool:
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo() -> None:
     """Load the demo dataset (organisations, accounts, demands, programmes) into an empty database."""
     from .loader import ADMIN_EMAIL, DEMO_PASSWORD, STAFF_EMAIL, load_demo_data

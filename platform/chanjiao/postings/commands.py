@@ -4,12 +4,14 @@ from __future__ import annotations
 import importlib
 
 import click
+from flask.cli import with_appcontext
 
 from ..extensions import db
 from ..skills import seed_vocabulary
 
 
 @click.command("seed-skills")
+@with_appcontext
 def seed_skills() -> None:
     """Add the seeded skill vocabulary (tags and synonyms); safe to run again."""
     try:

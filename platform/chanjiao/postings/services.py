@@ -6,6 +6,8 @@ validates, changes state, flushes and raises domain errors. Views and commands c
 """
 from __future__ import annotations
 
+import logging
+
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -14,7 +16,7 @@ from typing import Any, TypeVar
 from flask_babel import gettext as _
 from sqlalchemy import delete, exists, func, select, update
 
-from .. import choices, search
+from .. import choices, matchmaking, search
 from ..common import clean_text, get_by_id
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
@@ -47,6 +49,9 @@ MAX_SCHEDULE = 200
 
 
 # --------------------------------------------------------------------------- inputs
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -304,6 +309,29 @@ def _validate_programme(data: ProgrammeInput) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- indexing
+
+
+def _index(posting: Demand | Programme) -> None:
+    """Refresh the search index and the posting's vectors after a save.
+
+    Encoding is best effort: if the encoder fails, the posting is still saved and
+    ``flask matching reindex`` encodes it later (the live matcher leaves it out until then).
+    """
+    if isinstance(posting, Demand):
+        search.index_demand(posting)
+    else:
+        search.index_programme(posting)
+    try:
+        with db.session.begin_nested():
+            if isinstance(posting, Demand):
+                matchmaking.ensure_encoded(demands=[posting])
+            else:
+                matchmaking.ensure_encoded(programmes=[posting])
+    except Exception:  # noqa: BLE001 - any encoder failure must not lose the user's edit
+        log.exception("could not encode %r; `flask matching reindex` will retry", posting)
+
+
 # --------------------------------------------------------------------------- demands
 
 
@@ -321,7 +349,7 @@ def create_demand(actor: User, data: DemandInput) -> Demand:
     demand.skills = skills
     db.session.add(demand)
     db.session.flush()
-    search.index_demand(demand)
+    _index(demand)
     return demand
 
 
@@ -337,7 +365,7 @@ def update_demand(actor: User, demand_id: int, data: DemandInput) -> Demand:
     demand.skills = skills
     demand.updated_at = utcnow()
     db.session.flush()
-    search.index_demand(demand)
+    _index(demand)
     return demand
 
 
@@ -436,7 +464,7 @@ def create_programme(actor: User, data: ProgrammeInput) -> Programme:
     programme.skills = skills
     db.session.add(programme)
     db.session.flush()
-    search.index_programme(programme)
+    _index(programme)
     return programme
 
 
@@ -452,7 +480,7 @@ def update_programme(actor: User, programme_id: int, data: ProgrammeInput) -> Pr
     programme.skills = skills
     programme.updated_at = utcnow()
     db.session.flush()
-    search.index_programme(programme)
+    _index(programme)
     return programme
 
 
@@ -593,9 +621,9 @@ def merge_skills(actor: User, source_id: int, target_id: int) -> Skill:
     db.session.flush()
     db.session.expire_all()
     for demand in db.session.scalars(select(Demand).where(Demand.id.in_(demand_ids))):
-        search.index_demand(demand)
+        _index(demand)
     for programme in db.session.scalars(select(Programme).where(Programme.id.in_(programme_ids))):
-        search.index_programme(programme)
+        _index(programme)
     target = db.session.get(Skill, target_id)
     record(
         actor,

@@ -1,8 +1,8 @@
 """matching, curation, demonstration platforms, notifications, API tokens
 
-Revision ID: a4cc1dba3f12
+Revision ID: 5ee7aaabdb64
 Revises: c5ab054be754
-Create Date: 2026-11-28 21:31:34.350738
+Create Date: 2026-11-28 21:37:12.743579
 
 """
 from alembic import op
@@ -11,7 +11,7 @@ import chanjiao.models._common
 
 
 # revision identifiers, used by Alembic.
-revision = 'a4cc1dba3f12'
+revision = '5ee7aaabdb64'
 down_revision = 'c5ab054be754'
 branch_labels = None
 depends_on = None
@@ -45,6 +45,9 @@ def upgrade():
     sa.Column('created_at', chanjiao.models._common.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('namespace', 'key', name=op.f('pk_text_vector'))
     )
+    with op.batch_alter_table('text_vector', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_text_vector_created_at'), ['created_at'], unique=False)
+
     op.create_table('api_token',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -229,6 +232,9 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_api_token_user_id'))
 
     op.drop_table('api_token')
+    with op.batch_alter_table('text_vector', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_text_vector_created_at'))
+
     op.drop_table('text_vector')
     with op.batch_alter_table('ranker_version', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ranker_version_active'))

@@ -1,0 +1,478 @@
+"""The platform's bridge to the matching engine: the only module that imports ``matching``.
+
+It turns ORM postings into the engine's value objects, keeps their vectors in the database
+(:class:`~chanjiao.models.TextVector`, keyed by encoder and text hash), and keeps one
+:class:`matching.Matcher` per worker process, rebuilt when the catalogue, an organisation's
+standing or the active ranker changes.
+
+Encoding happens when a posting is saved, inside a worker (or the CLI), never in gunicorn's
+master: the encoder does not survive a fork once it has run OpenMP threads.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+import matching as engine
+from matching.encoders import encoder_by_name
+
+from .extensions import db
+from .models import Demand, Organisation, Programme, RankerVersion, TextVector
+
+log = logging.getLogger(__name__)
+
+# The engine reads levels, modes and certificates as Chinese words (its level prior knows
+# 五级…一级 and 初级/中级/高级); codes are mapped here rather than through the UI's labels,
+# which change with the visitor's language.
+LEVEL_WORDS = {
+    "L5": "五级/初级工", "L4": "四级/中级工", "L3": "三级/高级工", "L2": "二级/技师", "L1": "一级",
+    "T_JUNIOR": "初级", "T_INTERMEDIATE": "中级", "T_SENIOR": "高级",
+}
+MODE_WORDS = {"offline": "线下", "online": "线上", "blended": "混合"}
+CERTIFICATE_WORDS = {
+    "skill_level": "职业技能等级证书",
+    "special_operation": "特种作业操作证",
+    "professional_qualification": "专业技术资格",
+}
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def engine_programme(p: Programme) -> engine.Programme:
+    """The engine's view of a programme."""
+    certificates = ()
+    if p.certificate_kind in CERTIFICATE_WORDS and p.certificate_name:
+        certificates = (f"{CERTIFICATE_WORDS[p.certificate_kind]}：{p.certificate_name}",)
+    return engine.Programme(
+        id=str(p.id),
+        title=p.title,
+        description=p.description or "",
+        modules=tuple(
+            engine.Module(m.get("name", ""), m.get("hours")) for m in (p.modules or []) if m.get("name")
+        ),
+        outcomes=tuple(p.outcomes or ()),
+        skills=tuple(s.name for s in p.skills),
+        certificates=certificates,
+        level=LEVEL_WORDS.get(p.level or ""),
+        total_hours=p.total_hours or None,
+        mode=MODE_WORDS.get(p.mode),
+        # Every posting is in Chaoyang; a different street (街道) is no reason to rank lower,
+        # so the engine's district prior stays neutral here.
+        district=None,
+        capacity=p.capacity or None,
+        fee=p.fee,
+        subsidy_eligible=p.subsidy_eligible,
+        institution_id=str(p.organisation_id),
+    )
+
+
+def engine_demand(d: Demand) -> engine.Demand:
+    """The engine's view of a demand."""
+    return engine.Demand(
+        id=str(d.id),
+        title=d.title,
+        occupation=d.occupation or "",
+        description=d.description or "",
+        duties=tuple(d.duties or ()),
+        requirements=tuple(d.requirements or ()),
+        skills=tuple(s.name for s in d.skills),
+        skill_level=LEVEL_WORDS.get(d.skill_level or ""),
+        headcount=d.headcount,
+        district=None,  # see engine_programme
+        mode=MODE_WORDS.get(d.mode),
+    )
+
+
+# --------------------------------------------------------------------------- vectors
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class DatabaseVectorStore:
+    """:class:`matching.VectorStore` over the ``text_vector`` table (float16 rows)."""
+
+    def get_many(self, ns: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for chunk in _chunks(list(keys)):
+            rows = db.session.execute(
+                select(TextVector.key, TextVector.data).where(
+                    TextVector.namespace == ns, TextVector.key.in_(chunk)
+                )
+            )
+            for key, data in rows:
+                found[key] = np.frombuffer(data, dtype="<f2").astype(np.float32)
+        return found
+
+    def put_many(self, ns: str, vectors: dict[str, np.ndarray]) -> None:
+        if not vectors:
+            return
+        rows = []
+        for key, vector in vectors.items():
+            v = np.asarray(vector, dtype="<f2").ravel()
+            rows.append({"namespace": ns, "key": key, "dim": int(v.shape[0]), "data": v.tobytes()})
+        # Two workers may encode the same text at once; the first row wins, both are equal.
+        dialect = db.session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        db.session.execute(insert(TextVector).values(rows).on_conflict_do_nothing())
+
+
+# --------------------------------------------------------------------------- process state
+
+_lock = threading.RLock()
+_encoders: dict[str, engine.Encoder | None] = {}
+
+
+def encoder() -> engine.Encoder | None:
+    """This process's encoder for the configured ``MATCHING_ENCODER`` (None: lexical only)."""
+    name = current_app.config["MATCHING_ENCODER"]
+    with _lock:
+        if name not in _encoders:
+            _encoders[name] = encoder_by_name(name)
+        return _encoders[name]
+
+
+def encoder_name() -> str:
+    enc = encoder()
+    return enc.name if enc is not None else "lexical"
+
+
+def _encoding_matcher() -> engine.Matcher:
+    # Only used for required_texts(); cheap to build.
+    return engine.Matcher(encoder(), store=DatabaseVectorStore(), require_chinese=False)
+
+
+def ensure_encoded(
+    programmes: Iterable[Programme] = (), demands: Iterable[Demand] = ()
+) -> int:
+    """Encode and store whatever texts of these postings have no vector yet.
+
+    Returns the number of texts encoded. The caller commits.
+    """
+    enc = encoder()
+    if enc is None:
+        return 0
+    needed = _encoding_matcher().required_texts(
+        [engine_programme(p) for p in programmes], [engine_demand(d) for d in demands]
+    )
+    cached = engine.CachedEncoder(enc, DatabaseVectorStore())
+    for ns, texts in needed.items():
+        if ns.endswith("/query"):
+            cached.encode_queries(list(texts.values()))
+        else:
+            cached.encode_documents(list(texts.values()))
+    return cached.misses
+
+
+def stale_postings(batch: Sequence[Programme | Demand]) -> list[Programme | Demand]:
+    """The postings of ``batch`` that have texts without a stored vector."""
+    enc = encoder()
+    if enc is None:
+        return []
+    store, matcher = DatabaseVectorStore(), _encoding_matcher()
+    stale = []
+    for posting in batch:
+        if isinstance(posting, Programme):
+            needed = matcher.required_texts(programmes=[engine_programme(posting)])
+        else:
+            needed = matcher.required_texts(demands=[engine_demand(posting)])
+        for ns, texts in needed.items():
+            if len(store.get_many(ns, list(texts))) < len(texts):
+                stale.append(posting)
+                break
+    return stale
+
+
+# --------------------------------------------------------------------------- ranker versions
+
+
+def active_ranker() -> tuple[int | None, engine.PairwiseLinearRanker | None]:
+    """The active trained ranker (id, model), or (None, None) for the shipped default."""
+    version = db.session.scalar(select(RankerVersion).where(RankerVersion.active.is_(True)))
+    if version is None:
+        return None, None
+    return version.id, ranker_from_files(version.files)
+
+
+def ranker_from_files(files: dict[str, str]) -> engine.PairwiseLinearRanker:
+    """Rebuild a ranker from the base64 files kept in :class:`RankerVersion`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, content in files.items():
+            if "/" in name or name.startswith("."):
+                raise ValueError(f"bad ranker file name {name!r}")
+            (Path(tmp) / name).write_bytes(base64.b64decode(content))
+        return engine.PairwiseLinearRanker.load(tmp)
+
+
+def ranker_to_files(ranker: engine.PairwiseLinearRanker, meta: dict[str, Any]) -> dict[str, str]:
+    """The files of a saved ranker, base64-encoded for :class:`RankerVersion`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ranker.save(tmp, meta=meta)
+        return {p.name: base64.b64encode(p.read_bytes()).decode("ascii") for p in Path(tmp).iterdir()}
+
+
+# --------------------------------------------------------------------------- the live matcher
+
+
+@dataclass
+class _Catalogue:
+    signature: tuple
+    matcher: engine.Matcher | None
+    programmes: dict[str, int] = field(default_factory=dict)  # engine id -> row id
+    demands: dict[str, int] = field(default_factory=dict)
+
+
+_catalogues: dict[str, _Catalogue] = {}
+
+
+def public_programmes_query():
+    return (
+        select(Programme)
+        .join(Programme.organisation)
+        .where(Programme.status == "published", Organisation.status == "approved")
+        .order_by(Programme.id)
+    )
+
+
+def open_demands_query():
+    return (
+        select(Demand)
+        .join(Demand.organisation)
+        .where(Demand.status == "open", Organisation.status == "approved")
+        .order_by(Demand.id)
+    )
+
+
+def institution_standing() -> dict[str, str]:
+    """Standing per institution id, as the engine takes it.
+
+    Today: approved institutions are "good" and suspended ones "suspended" (never
+    recommended). The association's grading and red/black list plug in here later.
+    """
+    rows = db.session.execute(
+        select(Organisation.id, Organisation.status).where(Organisation.kind == "institution")
+    )
+    return {str(org_id): "suspended" if status == "suspended" else "good" for org_id, status in rows}
+
+
+def _signature() -> tuple:
+    # Any edit bumps updated_at; any status decision bumps status_decided_at; a reindex in
+    # another process adds vectors; a retrain or rollback changes the active version.
+    # A few cheap aggregates per request.
+    programmes = db.session.execute(select(func.count(Programme.id), func.max(Programme.updated_at))).one()
+    demands = db.session.execute(select(func.count(Demand.id), func.max(Demand.updated_at))).one()
+    organisations = db.session.execute(
+        select(func.count(Organisation.id), func.max(Organisation.status_decided_at))
+    ).one()
+    vectors = db.session.scalar(select(func.max(TextVector.created_at)))
+    ranker = db.session.scalar(select(RankerVersion.id).where(RankerVersion.active.is_(True)))
+    return (tuple(programmes), tuple(demands), tuple(organisations), vectors, ranker, encoder_name())
+
+
+def _build() -> _Catalogue:
+    signature = _signature()
+    _, ranker = active_ranker()
+    enc = encoder()
+    programmes = list(db.session.scalars(public_programmes_query()))
+    demands = list(db.session.scalars(open_demands_query()))
+    # A posting saved while the encoder was unavailable has no vectors yet; it joins the live
+    # catalogue once `flask matching reindex` has encoded it.
+    missing = {id(p) for p in stale_postings(programmes + demands)} if enc is not None else set()
+    if missing:
+        log.warning("%d postings lack vectors; run `flask matching reindex`", len(missing))
+    programmes = [p for p in programmes if id(p) not in missing]
+    demands = [d for d in demands if id(d) not in missing]
+    if not programmes:
+        return _Catalogue(signature, None)
+    matcher = engine.Matcher(
+        enc,
+        ranker=ranker,
+        store=DatabaseVectorStore(),
+        encode_missing=False,
+        standing=institution_standing(),
+        require_chinese=False,
+    )
+    matcher.index_programmes([engine_programme(p) for p in programmes])
+    if demands:
+        matcher.index_demands([engine_demand(d) for d in demands])
+    return _Catalogue(
+        signature,
+        matcher,
+        {str(p.id): p.id for p in programmes},
+        {str(d.id): d.id for d in demands},
+    )
+
+
+def live_catalogue() -> _Catalogue:
+    """This worker's matcher over the public catalogue, rebuilt when anything changed."""
+    key = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    signature = _signature()
+    with _lock:
+        catalogue = _catalogues.get(key)
+        if catalogue is None or catalogue.signature != signature:
+            catalogue = _catalogues[key] = _build()
+        return catalogue
+
+
+# --------------------------------------------------------------------------- recommendations
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One demand requirement and the programme text that best meets it."""
+
+    text: str
+    kind: str  # duty | requirement | skill
+    evidence: str | None
+    evidence_kind: str | None  # title | profile | skill | module | outcome | certificate
+    similarity: float
+    covered: bool
+
+
+@dataclass
+class Recommendation:
+    """A ranked (demand, programme) pair with its explanation, ready to render."""
+
+    demand: Demand
+    programme: Programme
+    score: float
+    rank: int
+    covered: list[Requirement]
+    gaps: list[Requirement]
+    contributions: list[tuple[str, float]]  # (feature name, contribution to the score)
+    notes: list[str]  # priors that applied: level_mismatch, mode_mismatch, ...
+
+    @property
+    def coverage(self) -> float:
+        total = len(self.covered) + len(self.gaps)
+        return len(self.covered) / total if total else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready explanation (API responses, pairing snapshots)."""
+        return {
+            "score": round(self.score, 4),
+            "rank": self.rank,
+            "coverage": round(self.coverage, 4),
+            "covered": [r.__dict__ for r in self.covered],
+            "gaps": [r.__dict__ for r in self.gaps],
+            "contributions": [{"feature": f, "contribution": c} for f, c in self.contributions],
+            "notes": list(self.notes),
+        }
+
+
+@dataclass
+class BundleOffer:
+    """Programmes (possibly of several institutions) that together cover a demand."""
+
+    programmes: list[Programme]
+    covered: list[str]
+    missing: list[str]
+    score: float
+    by_programme: dict[int, list[str]]
+
+
+def _requirements(items: Iterable[engine.Coverage]) -> list[Requirement]:
+    return [
+        Requirement(c.requirement, c.requirement_kind, c.evidence, c.evidence_kind, c.similarity, c.covered)
+        for c in items
+    ]
+
+
+def _recommendations(matches: Sequence[engine.Match]) -> list[Recommendation]:
+    programme_ids = {int(m.programme_id) for m in matches}
+    demand_ids = {int(m.demand_id) for m in matches}
+    programmes = {
+        p.id: p for p in db.session.scalars(select(Programme).where(Programme.id.in_(programme_ids)))
+    }
+    demands = {d.id: d for d in db.session.scalars(select(Demand).where(Demand.id.in_(demand_ids)))}
+    out = []
+    for m in matches:
+        programme, demand = programmes.get(int(m.programme_id)), demands.get(int(m.demand_id))
+        if programme is None or demand is None:  # removed since the catalogue was built
+            continue
+        explanation = m.explanation
+        out.append(
+            Recommendation(
+                demand=demand,
+                programme=programme,
+                score=m.score,
+                rank=m.rank,
+                covered=_requirements(explanation.covered) if explanation else [],
+                gaps=_requirements(explanation.gaps) if explanation else [],
+                contributions=[(c.feature, c.contribution) for c in explanation.contributions]
+                if explanation
+                else [],
+                notes=list(explanation.notes) if explanation else [],
+            )
+        )
+    return out
+
+
+def _prepared_demand(demand: Demand) -> engine.Demand:
+    # A draft saved before the encoder was available gets its vectors now, on its own page.
+    if stale_postings([demand]):
+        ensure_encoded(demands=[demand])
+        db.session.commit()
+    return engine_demand(demand)
+
+
+def recommend_programmes(demand: Demand, k: int = 10) -> list[Recommendation]:
+    """The ``k`` best public programmes for a demand, explained."""
+    catalogue = live_catalogue()
+    if catalogue.matcher is None:
+        return []
+    return _recommendations(catalogue.matcher.match_demand(_prepared_demand(demand), k=k))
+
+
+def recommend_bundles(demand: Demand, n: int = 3) -> list[BundleOffer]:
+    """Sets of up to three programmes covering the demand's requirements best, or [] when the
+    best single programme already covers everything."""
+    catalogue = live_catalogue()
+    if catalogue.matcher is None:
+        return []
+    bundles = catalogue.matcher.bundles(_prepared_demand(demand), n=n)
+    if not bundles or (len(bundles[0].programme_ids) == 1 and not bundles[0].missing):
+        return []
+    ids = {int(pid) for b in bundles for pid in b.programme_ids}
+    programmes = {p.id: p for p in db.session.scalars(select(Programme).where(Programme.id.in_(ids)))}
+    offers = []
+    for b in bundles:
+        members = [programmes[int(pid)] for pid in b.programme_ids if int(pid) in programmes]
+        if len(members) != len(b.programme_ids) or len(members) < 2:
+            continue
+        offers.append(
+            BundleOffer(
+                programmes=members,
+                covered=list(b.covered),
+                missing=list(b.missing),
+                score=b.score,
+                by_programme={int(pid): list(reqs) for pid, reqs in b.by_programme.items()},
+            )
+        )
+    return offers
+
+
+def recommend_demands(programme: Programme, k: int = 10) -> list[Recommendation]:
+    """The ``k`` open demands a public programme fits best (商机), explained.
+
+    A programme that is not public (draft, archived, organisation not approved) has none.
+    """
+    catalogue = live_catalogue()
+    if catalogue.matcher is None or not catalogue.demands or str(programme.id) not in catalogue.programmes:
+        return []
+    return _recommendations(catalogue.matcher.match_programme(str(programme.id), k=k))
