@@ -82,14 +82,23 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from .api.views import bp as api_bp
     from .auth.views import bp as auth_bp
+    from .curation.views import bp as curation_bp
     from .dashboard.views import bp as dashboard_bp
+    from .inbox.views import bp as inbox_bp
+    from .matches.views import bp as matches_bp
     from .orgs.views import bp as orgs_bp
+    from .platforms.views import bp as platforms_bp
     from .postings.views import bp as postings_bp
     from .public.views import bp as public_bp
     from .staff.views import bp as staff_bp
+    from .tokens.views import bp as tokens_bp
 
-    for bp in (public_bp, auth_bp, dashboard_bp, orgs_bp, postings_bp, staff_bp):
+    for bp in (
+        public_bp, auth_bp, dashboard_bp, orgs_bp, postings_bp, staff_bp,
+        matches_bp, inbox_bp, curation_bp, platforms_bp, tokens_bp, api_bp,
+    ):
         app.register_blueprint(bp)
 
 
@@ -134,8 +143,13 @@ def _register_template_helpers(app: Flask) -> None:
 
     @app.context_processor
     def inject_globals() -> dict[str, Any]:
+        from flask_login import current_user
+
+        from .inbox.services import unread_count
+
         lang = _select_locale()
         return {
+            "unread_count": unread_count(current_user) if current_user.is_authenticated else 0,
             "choices": choices,
             "label": choices.label,
             "html_lang": "zh-CN" if lang == "zh_CN" else "en",
