@@ -258,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     if args.save_model is not None:
         model = fit(range(len(feats)))
         pos, neg = [], []
-        for (d, cand, X, detail), y in zip(feats, y_of):
+        for (_, _, _, detail), y in zip(feats, y_of, strict=True):
             if detail.best_sim.size:
                 pos.append(detail.best_sim[y >= 2].ravel())
                 neg.append(detail.best_sim[y == 0].ravel())

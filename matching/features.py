@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 
 from .lexical import BM25, char_bigrams, tokenize
 from .types import Demand, Programme
-from .units import EVIDENCE_KINDS, demand_units, programme_units
+from .units import EVIDENCE_KINDS, demand_units
+from .vectors import Int8Vectors
 
 __all__ = ["FEATURES", "DemandQuery", "ProgrammeIndex", "pair_features"]
 
@@ -48,6 +50,15 @@ FEATURES: tuple[str, ...] = (
     "lex_title_overlap",
     "rank_dense",
     "rank_lexical",
+    "neighbour_hybrid_mean",
+    "neighbour_hybrid_max",
+    "dense_prf_z",
+    "title_prf_z",
+    "req_profile_mean",
+    "req_title_max",
+    "description_profile",
+    "description_unit_max",
+    "unit_centroid_profile",
 )
 LEXICAL_FEATURES = tuple(f for f in FEATURES if f.startswith(("bm25", "lex", "rank_lexical")))
 
@@ -55,6 +66,20 @@ LEXICAL_FEATURES = tuple(f for f in FEATURES if f.startswith(("bm25", "lex", "ra
 def _zscore(values: np.ndarray, ref: np.ndarray) -> np.ndarray:
     std = float(ref.std())
     return (values - float(ref.mean())) / std if std > 1e-9 else np.zeros_like(values)
+
+
+def _zscore_with(values: np.ndarray, mean_std: np.ndarray) -> np.ndarray:
+    return (values - mean_std[0]) / mean_std[1] if mean_std[1] > 1e-9 else np.zeros_like(values)
+
+
+def _rel_self(values: np.ndarray) -> np.ndarray:
+    return _rel(values, values)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    r = np.empty(len(x), dtype=np.float32)
+    r[np.argsort(-x, kind="stable")] = np.arange(len(x), dtype=np.float32)
+    return r
 
 
 def _rel(values: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -79,24 +104,27 @@ class UnitTable:
     kinds: np.ndarray  # int8 kind codes
     owner: np.ndarray  # int32 record index, non-decreasing
     start: np.ndarray  # int64 offsets, len = n_records + 1
-    vectors: np.ndarray | None  # float16 (n_units, dim), None without encoder
-    bigrams: list[frozenset[str]] = field(default_factory=list)
+    vectors: Int8Vectors | None  # one row per distinct text, None without encoder
+    vector_row: np.ndarray | None = None  # int32 row of ``vectors`` for each unit
+    bigram_vocab: dict[str, int] = field(default_factory=dict)
+    bigram_matrix: sparse.csr_matrix | None = None  # binary (n_units, n_bigrams)
 
 
 @dataclass
 class ProgrammeIndex:
     """Everything precomputed about a programme catalogue.
 
-    Built by :class:`~matching.pipeline.Matcher`; title and profile vectors are float16 to halve
-    memory (the cosine error is below 1e-3).
+    Built by :class:`~matching.pipeline.Matcher`; vectors are int8-coded (see
+    :mod:`matching.vectors`).
     """
 
     programmes: list[Programme]
-    title_vecs: np.ndarray | None
-    profile_vecs: np.ndarray | None
+    title_vecs: Int8Vectors | None
+    profile_vecs: Int8Vectors | None
     units: UnitTable
     bm25_all: BM25
     bm25_fields: dict[str, BM25]
+    sample: np.ndarray | None = None  # programme rows whose scores give normalisation statistics
 
 
 @dataclass
@@ -113,6 +141,7 @@ class DemandQuery:
     title_tokens: list[str]
     req_bigrams: list[frozenset[str]]
     title_bigrams: frozenset[str]
+    description_vec: np.ndarray | None = None
 
 
 def build_units(records_units: list[list[tuple[str, str]]], keep: tuple[str, ...]) -> UnitTable:
@@ -128,13 +157,24 @@ def build_units(records_units: list[list[tuple[str, str]]], keep: tuple[str, ...
                 kinds.append(KIND_CODES[kind])
                 owner.append(i)
         start.append(len(texts))
+    vocab: dict[str, int] = {}
+    r_idx: list[int] = []
+    c_idx: list[int] = []
+    for i, t in enumerate(texts):
+        for g in _bigram_set(t):
+            r_idx.append(i)
+            c_idx.append(vocab.setdefault(g, len(vocab)))
+    matrix = sparse.csr_matrix(
+        (np.ones(len(r_idx), dtype=np.float32), (r_idx, c_idx)), shape=(len(texts), max(len(vocab), 1))
+    )
     return UnitTable(
         texts=texts,
         kinds=np.array(kinds, dtype=np.int8),
         owner=np.array(owner, dtype=np.int32),
         start=np.array(start, dtype=np.int64),
         vectors=None,
-        bigrams=[_bigram_set(t) for t in texts],
+        bigram_vocab=vocab,
+        bigram_matrix=matrix,
     )
 
 
@@ -153,7 +193,7 @@ def programme_field_texts(programmes: list[Programme]) -> dict[str, list[str]]:
 def prepare_demand_tokens(d: Demand) -> tuple[list[str], list[str]]:
     """Return the BM25 tokens of a demand's full text and of its title."""
     units = demand_units(d)
-    full = "；".join(t for k, t in units if k != "profile")
+    full = "；".join([units[0][1], *(t for t in d.text_fields().values() if t)])
     return tokenize(full), tokenize(units[0][1])
 
 
@@ -168,15 +208,15 @@ def _segment_max(values: np.ndarray, starts: np.ndarray, counts: np.ndarray, fil
 
 def _gather_units(units: UnitTable, cand: np.ndarray, kinds: tuple[int, ...] | None) -> tuple[np.ndarray, np.ndarray]:
     """Return unit row indices of the candidates (grouped by candidate) and per-candidate counts."""
-    rows: list[np.ndarray] = []
-    counts = np.zeros(len(cand), dtype=np.int64)
-    for j, c in enumerate(cand):
-        r = np.arange(units.start[c], units.start[c + 1])
-        if kinds is not None and r.size:
-            r = r[np.isin(units.kinds[r], kinds)]
-        rows.append(r)
-        counts[j] = r.size
-    return (np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)), counts
+    lo, hi = units.start[cand], units.start[np.asarray(cand) + 1]
+    counts = hi - lo
+    rows = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
+    if kinds is not None and rows.size:
+        keep = np.isin(units.kinds[rows], kinds)
+        seg = np.repeat(np.arange(len(cand)), counts)
+        rows = rows[keep]
+        counts = np.bincount(seg[keep], minlength=len(cand))
+    return rows.astype(np.int64), counts.astype(np.int64)
 
 
 @dataclass
@@ -224,15 +264,22 @@ def pair_features(
     dense = q.profile_vec is not None and index.profile_vecs is not None and units.vectors is not None
 
     if dense:
+        V = index.profile_vecs[cand]
+        T = index.title_vecs[cand]
         sp = catalogue_scores["dense_profile"]
-        st = catalogue_scores["dense_title"]
         X[:, col["dense_profile"]] = sp[cand]
         X[:, col["dense_profile_z"]] = _zscore(sp[cand], sp)
-        X[:, col["dense_title"]] = st[cand]
-        X[:, col["dense_title_z"]] = _zscore(st[cand], st)
-        X[:, col["dense_title_profile"]] = index.profile_vecs[cand].astype(np.float32) @ q.title_vec
-        X[:, col["dense_profile_title"]] = index.title_vecs[cand].astype(np.float32) @ q.profile_vec
-        E = units.vectors[rows].astype(np.float32)
+        # Scores that are not needed for retrieval are computed for the candidates only and
+        # standardised with statistics from a fixed sample of the catalogue.
+        stats = catalogue_scores["_stats"]
+        st = T @ q.title_vec
+        X[:, col["dense_title"]] = st
+        X[:, col["dense_title_z"]] = _zscore_with(st, stats[0])
+        X[:, col["dense_prf_z"]] = _zscore_with(V @ catalogue_scores["_prf_vec"], stats[1])
+        X[:, col["title_prf_z"]] = _zscore_with(T @ catalogue_scores["_prf_title_vec"], stats[2])
+        X[:, col["dense_title_profile"]] = V @ q.title_vec
+        X[:, col["dense_profile_title"]] = T @ q.profile_vec
+        E = units.vectors[units.vector_row[rows]]
         kinds = units.kinds[rows]
         if n_req:
             S = E @ q.req_vecs.T  # (n_units, n_req)
@@ -244,6 +291,8 @@ def pair_features(
                 masked = np.where((kinds == KIND_CODES[kind])[:, None], S, -1.0)
                 kb = _segment_max(masked, starts, counts, 0.0)
                 X[:, col[name]] = np.clip(kb, 0.0, None).mean(axis=1)
+            X[:, col["req_profile_mean"]] = (V @ q.req_vecs.T).mean(axis=1)
+            X[:, col["req_title_max"]] = (T @ q.req_vecs.T).max(axis=1)
             arg = _best_rows(S, starts, counts)
             detail = PairDetail(best_sim=best, best_unit=np.where(arg >= 0, rows[np.clip(arg, 0, None)], -1))
         else:
@@ -253,6 +302,24 @@ def pair_features(
         X[:, col["profile_unit_max"]] = _segment_max(pu[:, :1], starts, counts, 0.0)[:, 0]
         X[:, col["title_unit_max"]] = _segment_max(pu[:, 1:], starts, counts, 0.0)[:, 0]
         X[:, col["profile_unit_top3"]] = _segment_topk_mean(pu[:, 0], starts, counts, 3)
+        # Cluster hypothesis: programmes close to other well-scored candidates (the same trade
+        # at another level, a sibling speciality) tend to be relevant too.
+        h = _zscore(catalogue_scores["_hybrid"][cand], catalogue_scores["_hybrid"])
+        if n > 1:
+            sim = 0.5 * (V @ V.T + T @ T.T)
+            np.fill_diagonal(sim, -np.inf)
+            m = min(3, n - 1)
+            nn = np.argpartition(-sim, m - 1, axis=1)[:, :m]
+            w = np.clip(np.take_along_axis(sim, nn, axis=1), 0.0, None)
+            X[:, col["neighbour_hybrid_mean"]] = (w * h[nn]).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-6)
+            X[:, col["neighbour_hybrid_max"]] = (w * h[nn]).max(axis=1)
+        dq = q.description_vec if q.description_vec is not None else q.profile_vec
+        X[:, col["description_profile"]] = V @ dq
+        X[:, col["description_unit_max"]] = _segment_max((E @ dq)[:, None], starts, counts, 0.0)[:, 0]
+        sums = np.zeros((n, E.shape[1]), dtype=np.float32)
+        np.add.at(sums, np.repeat(np.arange(n), counts), E)
+        norms = np.linalg.norm(sums, axis=1)
+        X[:, col["unit_centroid_profile"]] = np.where(norms > 0, (sums @ q.profile_vec) / np.maximum(norms, 1e-9), 0.0)
         back_q = np.vstack([q.req_vecs, sq]) if n_req else sq
         back = (E @ back_q.T).max(axis=1)
         X[:, col["unit_back_mean"]] = _segment_mean(back, starts, counts)
@@ -263,26 +330,30 @@ def pair_features(
     X[:, col["bm25_all_rel"]] = _rel(b[cand], b)
     X[:, col["bm25_all_z"]] = _zscore(b[cand], b)
     for name in LEXICAL_FIELDS:
-        s = catalogue_scores[f"bm25_{name}"]
-        X[:, col[f"bm25_{name}_rel"]] = _rel(s[cand], s)
-    bt = catalogue_scores["bm25_qtitle"]
-    X[:, col["bm25_qtitle_rel"]] = _rel(bt[cand], bt)
+        X[:, col[f"bm25_{name}_rel"]] = _rel_self(index.bm25_fields[name].scores_rows(q.tokens, cand))
+    X[:, col["bm25_qtitle_rel"]] = _rel_self(index.bm25_all.scores_rows(q.title_tokens, cand))
     lex = _lexical_detail(q, units, rows, counts, starts) if dense else detail
     if n_req:
         X[:, col["lex_req_overlap"]] = lex.best_sim.mean(axis=1)
     for j, c in enumerate(cand):
         X[j, col["lex_title_overlap"]] = overlap(q.title_bigrams, _bigram_set(index.programmes[c].title))
-    X[:, col["rank_dense"]] = 1.0 / np.log2(2.0 + catalogue_scores["rank_dense"][cand]) if dense else 0.0
-    X[:, col["rank_lexical"]] = 1.0 / np.log2(2.0 + catalogue_scores["rank_lexical"][cand])
+    # Ranks within the candidate set: candidates hold each channel's top, so for the places
+    # that matter these equal ranks in the whole catalogue.
+    X[:, col["rank_dense"]] = 1.0 / np.log2(2.0 + _ranks(sp[cand])) if dense else 0.0
+    X[:, col["rank_lexical"]] = 1.0 / np.log2(2.0 + _ranks(b[cand]))
     return X, detail
 
 
 def _best_rows(S: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Index (within ``S``) of the best unit per candidate and requirement, -1 if none."""
     out = np.full((len(counts), S.shape[1]), -1, dtype=np.int64)
-    for j, (s0, c) in enumerate(zip(starts, counts)):
-        if c:
-            out[j] = s0 + S[s0 : s0 + c].argmax(axis=0)
+    nonempty = counts > 0
+    if not S.shape[0] or not nonempty.any():
+        return out
+    best = np.maximum.reduceat(S, starts[nonempty], axis=0)
+    seg = np.repeat(np.arange(int(nonempty.sum())), counts[nonempty])
+    pos = np.where(S == best[seg], np.arange(S.shape[0])[:, None], S.shape[0])
+    out[nonempty] = np.minimum.reduceat(pos, starts[nonempty], axis=0)
     return out
 
 
@@ -306,18 +377,30 @@ def _segment_topk_mean(values: np.ndarray, starts: np.ndarray, counts: np.ndarra
 def _lexical_detail(
     q: DemandQuery, units: UnitTable, rows: np.ndarray, counts: np.ndarray, starts: np.ndarray
 ) -> PairDetail:
+    """Best bigram overlap of each requirement with each candidate's units."""
     n, r = len(counts), len(q.req_texts)
     best = np.zeros((n, r), dtype=np.float32)
     best_unit = np.full((n, r), -1, dtype=np.int64)
-    for j, (s0, c) in enumerate(zip(starts, counts)):
-        for u in rows[s0 : s0 + c]:
-            ub = units.bigrams[u]
-            for i in range(r):
-                s = overlap(q.req_bigrams[i], ub)
-                if s > best[j, i]:
-                    best[j, i] = s
-                    best_unit[j, i] = u
+    if not r or not rows.size or units.bigram_matrix is None:
+        return PairDetail(best, best_unit)
+    vocab = units.bigram_vocab
+    r_idx, c_idx = [], []
+    sizes = np.zeros(r, dtype=np.float32)
+    for i, grams in enumerate(q.req_bigrams):
+        sizes[i] = len(grams)
+        for g in grams:
+            col = vocab.get(g)
+            if col is not None:
+                r_idx.append(i)
+                c_idx.append(col)
+    R = sparse.csr_matrix(
+        (np.ones(len(r_idx), dtype=np.float32), (r_idx, c_idx)), shape=(r, units.bigram_matrix.shape[1])
+    )
+    S = np.asarray((units.bigram_matrix[rows] @ R.T).todense(), dtype=np.float32) / np.maximum(sizes, 1.0)
+    best = _segment_max(S, starts, counts, 0.0)
+    arg = _best_rows(S, starts, counts)
+    best_unit = np.where((arg >= 0) & (best > 0), rows[np.clip(arg, 0, None)], -1)
     return PairDetail(best, best_unit)
 
 
-__all__ += ["PairDetail", "UnitTable", "build_units", "overlap", "programme_field_texts", "programme_units"]
+__all__ += ["PairDetail", "UnitTable", "build_units", "overlap", "programme_field_texts"]

@@ -192,6 +192,22 @@ class BM25:
         """
         return np.asarray((self.weights_ @ self.query_matrix(queries)).T.todense(), dtype=np.float32)
 
+    def scores_rows(self, tokens: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        """Score only some documents for one tokenised query.
+
+        Parameters
+        ----------
+        tokens : sequence of str
+        rows : numpy.ndarray
+            Document indices.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(rows),)`` float32.
+        """
+        return np.asarray((self.weights_[rows] @ self.query_matrix([tokens])).todense(), dtype=np.float32).ravel()
+
     def retrieve(self, query: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Return the top-``k`` documents for a raw query.
 

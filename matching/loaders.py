@@ -51,6 +51,18 @@ def split_items(text: str) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+_CORE = re.compile(r"核心课")
+
+
+def _course_modules(courses: str) -> list[str]:
+    """Course items with those of core-course sections first (they define a programme)."""
+    core: list[str] = []
+    rest: list[str] = []
+    for sentence in _SENTENCE.split(courses):
+        (core if _CORE.search(sentence.split("：", 1)[0]) else rest).extend(split_items(sentence))
+    return list(dict.fromkeys(core + rest))
+
+
 def split_duties(text: str) -> tuple[str, list[str]]:
     """Split ``"岗位职责：甲；乙；丙。"`` into its head and ``["甲", "乙", "丙"]``.
 
@@ -95,7 +107,7 @@ def _programme_from_record(r: dict[str, Any]) -> Programme:
         courses = r["courses"]
         if not isinstance(courses, (str, list)):
             raise InputError(f"field 'courses' must be a string or a list, got {type(courses).__name__}")
-        modules = split_items(courses) if isinstance(courses, str) else courses
+        modules = _course_modules(courses) if isinstance(courses, str) else courses
     certificates: Any = r.get("certificates")
     if isinstance(certificates, str):
         certificates = split_items(certificates)

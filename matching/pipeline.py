@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .cache import CachedEncoder, DirectoryVectorStore, VectorStore, namespace, text_key
-from .encoders import Encoder, default_encoder
+from .encoders import Encoder, default_encoder, l2_normalise
 from .errors import InputError, MatchingError
 from .features import (
     FEATURES,
@@ -35,6 +35,7 @@ from .lexical import BM25, tokenize
 from .ranking import PairwiseLinearRanker, load_ranker
 from .types import Bundle, Contribution, Coverage, Demand, Explanation, Match, Programme
 from .units import EVIDENCE_KINDS, demand_units, programme_units
+from .vectors import Int8Vectors
 
 __all__ = ["Matcher", "MissingVectors", "Priors"]
 
@@ -50,6 +51,10 @@ _LEVELS = (
     ("二级", "技师"),
     ("一级", "高级技师"),
 )
+
+
+#: Programmes whose scores standardise the features that are computed for candidates only.
+SAMPLE_SIZE = 4096
 
 
 class MissingVectors(MatchingError, LookupError):
@@ -196,7 +201,7 @@ class Matcher:
         self._demands: list[Demand] = []
         self._dpos: dict[str, int] = {}
         self._dqueries: list[DemandQuery] = []
-        self._dprofile: np.ndarray | None = None
+        self._dprofile: Int8Vectors | None = None
         self._dbm25: BM25 | None = None
         self._dscores: dict[str, dict[str, np.ndarray]] = {}
 
@@ -280,19 +285,44 @@ class Matcher:
             texts = list(dict.fromkeys(titles + profiles + units.texts))
             vecs = self._encode(texts, "document")
             row = {t: i for i, t in enumerate(texts)}
-            title_vecs = vecs[[row[t] for t in titles]].astype(np.float16)
-            profile_vecs = vecs[[row[t] for t in profiles]].astype(np.float16)
-            units.vectors = vecs[[row[t] for t in units.texts]].astype(np.float16).reshape(-1, vecs.shape[1])
+            profile_rows = vecs[[row[t] for t in profiles]]
+            for i, u in enumerate(all_units):
+                if len(u) < 2 or u[1][0] != "profile":
+                    # No profile passage encoded: the centroid of all units stands in.
+                    profile_rows[i] = l2_normalise(vecs[[row[t] for _, t in u if t in row]].mean(axis=0))
+            title_vecs = Int8Vectors(vecs[[row[t] for t in titles]])
+            profile_vecs = Int8Vectors(profile_rows)
+            # Units repeat across a catalogue (common modules, skills, certificates): keep one
+            # vector per distinct text.
+            distinct = list(dict.fromkeys(units.texts))
+            units.vectors = Int8Vectors(vecs[[row[t] for t in distinct]].reshape(-1, vecs.shape[1]))
+            at = {t: i for i, t in enumerate(distinct)}
+            units.vector_row = np.array([at[t] for t in units.texts], dtype=np.int32)
         fields = programme_field_texts(programmes)
         tokens = {f: [tokenize(t) for t in texts] for f, texts in fields.items()}
         bm25_all = BM25().index(tokens=[sum((tokens[f][i] for f in fields), []) for i in range(len(programmes))])
         bm25_fields = {f: BM25().index(tokens=tokens[f]) for f in fields}
-        self._index = ProgrammeIndex(programmes, title_vecs, profile_vecs, units, bm25_all, bm25_fields)
+        # An evenly spaced sample gives normalisation statistics at a fixed cost per query.
+        sample = np.unique(np.linspace(0, len(programmes) - 1, min(len(programmes), SAMPLE_SIZE)).astype(np.int64))
+        self._index = ProgrammeIndex(programmes, title_vecs, profile_vecs, units, bm25_all, bm25_fields, sample)
         self._pos = {p.id: i for i, p in enumerate(programmes)}
+        self.set_standing(self.standing)
+
+    def set_standing(self, standing: Mapping[str, str]) -> None:
+        """Replace institution standings (e.g. after a grading or a suspension) without re-indexing.
+
+        Parameters
+        ----------
+        standing : mapping
+            Institution id to standing; ``"suspended"`` excludes the institution's programmes.
+        """
+        self.standing = dict(standing)
+        if self._index is not None:
+            self._allowed = np.array(
+                [self.standing.get(p.institution_id or "", "good") != "suspended" for p in self._index.programmes],
+                dtype=bool,
+            )
         self._dscores.clear()
-        self._allowed = np.array(
-            [self.standing.get(p.institution_id or "", "good") != "suspended" for p in programmes], dtype=bool
-        )
 
     def index_demands(self, demands: Sequence[Demand]) -> None:
         """Index demands so that :meth:`match_programme` can rank them.
@@ -314,7 +344,7 @@ class Matcher:
         self._demands = demands
         self._dpos = {d.id: i for i, d in enumerate(demands)}
         if self.dense:
-            self._dprofile = np.stack([q.profile_vec for q in self._dqueries]).astype(np.float16)
+            self._dprofile = Int8Vectors(np.stack([q.profile_vec for q in self._dqueries]))
         self._dbm25 = BM25().index(tokens=[q.tokens for q in self._dqueries])
         self._dscores.clear()
 
@@ -328,14 +358,17 @@ class Matcher:
         out = []
         for d, units in zip(demands, all_units):
             tokens, title_tokens = prepare_demand_tokens(d)
-            reqs = [(k, t) for k, t in units if k not in ("title", "profile")]
+            reqs = [(k, t) for k, t in units if k not in ("title", "description")]
             title = units[0][1]
-            profile = units[1][1] if len(units) > 1 and units[1][0] == "profile" else title
+            profile_vec = None
+            if self.dense:
+                profile_vec = l2_normalise(np.mean([vec_of[t] for _, t in units], axis=0))
             out.append(
                 DemandQuery(
                     demand=d,
                     title_vec=vec_of.get(title),
-                    profile_vec=vec_of.get(profile),
+                    profile_vec=profile_vec,
+                    description_vec=vec_of.get(units[1][1]) if len(units) > 1 and units[1][0] == "description" else None,
                     req_texts=[t for _, t in reqs],
                     req_kinds=[k for k, _ in reqs],
                     req_vecs=np.stack([vec_of[t] for _, t in reqs]) if self.dense and reqs else (
@@ -360,21 +393,23 @@ class Matcher:
         if cached is not None and cached["_demand"] is q.demand:  # type: ignore[comparison-overlap]
             return cached
         idx = self._require_index()
-        n = len(idx.programmes)
         s: dict[str, np.ndarray] = {}
-        qm = idx.bm25_all.query_matrix([q.tokens])
-        s["bm25_all"] = np.asarray((idx.bm25_all.weights_ @ qm).todense()).ravel().astype(np.float32)
-        for f, bm in idx.bm25_fields.items():
-            s[f"bm25_{f}"] = bm.scores([q.tokens])[0]
-        s["bm25_qtitle"] = idx.bm25_all.scores([q.title_tokens])[0]
-        s["rank_lexical"] = _ranks(s["bm25_all"])
+        s["bm25_all"] = idx.bm25_all.scores([q.tokens])[0]
         if self.dense:
             s["dense_profile"] = _matvec(idx.profile_vecs, q.profile_vec)
-            s["dense_title"] = _matvec(idx.title_vecs, q.title_vec)
-            s["rank_dense"] = _ranks(s["dense_profile"])
             hybrid = 0.7 * _z(s["dense_profile"]) + 0.3 * _z(s["bm25_all"])
+            # Pseudo-relevance feedback (Rocchio): the first five hybrid hits pull the query
+            # towards their neighbourhood, which finds the same trade's other programmes.
+            top = _top(np.where(self._allowed, hybrid, -np.inf), 5)
+            s["_prf_vec"] = l2_normalise(q.profile_vec + idx.profile_vecs[top].mean(axis=0))
+            s["_prf_title_vec"] = l2_normalise(idx.title_vecs[top].mean(axis=0))
+            sample_v, sample_t = idx.profile_vecs[idx.sample], idx.title_vecs[idx.sample]
+            s["_stats"] = np.array(
+                [_mean_std(sample_t @ q.title_vec), _mean_std(sample_v @ s["_prf_vec"]),
+                 _mean_std(sample_t @ s["_prf_title_vec"])],
+                dtype=np.float32,
+            )
         else:
-            s["rank_dense"] = np.zeros(n, dtype=np.float32)
             hybrid = s["bm25_all"]
         s["_hybrid"] = hybrid
         s["_demand"] = q.demand  # type: ignore[assignment]
@@ -544,7 +579,7 @@ class Matcher:
         lex = self._dbm25.scores([ptokens])[0]
         picked = [_top(lex, kk)]
         if self.dense:
-            picked.append(_top(_matvec(self._dprofile, idx.profile_vecs[pos].astype(np.float32)), kk))
+            picked.append(_top(_matvec(self._dprofile, idx.profile_vecs[pos]), kk))
         cand = np.unique(np.concatenate(picked))
         one = np.array([pos])
         rows = []
@@ -637,13 +672,9 @@ class Matcher:
         return out
 
 
-def _matvec(M: np.ndarray, v: np.ndarray) -> np.ndarray:
-    # float16 storage, float32 arithmetic in blocks keeps memory flat for large catalogues.
-    out = np.empty(M.shape[0], dtype=np.float32)
-    v = v.astype(np.float32)
-    for s in range(0, M.shape[0], 16384):
-        out[s : s + 16384] = M[s : s + 16384].astype(np.float32) @ v
-    return out
+def _matvec(M: Int8Vectors | None, v: np.ndarray) -> np.ndarray:
+    assert M is not None
+    return M.dot(v)
 
 
 def _z(x: np.ndarray) -> np.ndarray:
@@ -658,7 +689,5 @@ def _top(x: np.ndarray, k: int) -> np.ndarray:
     return np.argpartition(-x, k - 1)[:k]
 
 
-def _ranks(x: np.ndarray) -> np.ndarray:
-    r = np.empty(len(x), dtype=np.float32)
-    r[np.argsort(-x, kind="stable")] = np.arange(len(x), dtype=np.float32)
-    return r
+def _mean_std(x: np.ndarray) -> tuple[float, float]:
+    return float(x.mean()), float(x.std())

@@ -264,8 +264,7 @@ class Coverage:
     evidence : str or None
         The best programme text for it, None when the programme has nothing close.
     evidence_kind : str or None
-        ``"module"``, ``"outcome"``, ``"skill"``, ``"certificate"``, ``"title"`` or
-        ``"description"``.
+        ``"module"``, ``"outcome"``, ``"skill"`` or ``"certificate"``.
     similarity : float
         Cosine similarity (dense) or lexical overlap in [0, 1] when no encoder is available.
     covered : bool

@@ -13,7 +13,45 @@ __all__ = ["PROFILE_CHARS", "demand_units", "programme_units"]
 
 #: Characters of the profile unit. Covers a typical programme description (about 150 characters)
 #: while keeping the encoding of a whole catalogue within minutes.
-PROFILE_CHARS = 200
+PROFILE_CHARS = 128
+
+#: Modules encoded per programme (the first ones; loaders put core courses first). Long course
+#: lists add encoding time but almost no ranking quality; every module still counts lexically.
+MAX_DENSE_MODULES = 3
+
+_SKILL_HEAD = ("具有", "具备", "能够", "掌握")
+_SKILL_TAIL = ("的能力", "能力")
+
+
+def skill_phrase(text: str) -> str:
+    """Drop the frame of a competence statement: ``具有X的能力`` becomes ``X``.
+
+    Every skill line of a catalogue repeats the frame; it costs encoding time and pulls all
+    skill vectors together. Short remainders (under four characters) are left whole.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    str
+    """
+    core = text
+    for head in _SKILL_HEAD:
+        if core.startswith(head):
+            core = core[len(head) :]
+            break
+    for tail in _SKILL_TAIL:
+        if core.endswith(tail):
+            core = core[: -len(tail)]
+            break
+    return core if len(core) >= 4 else text
+
+
+#: Skill lines encoded per programme. Catalogues list the specific competences first and the
+#: generic ones (lifelong learning, IT literacy) last; every line still counts lexically.
+MAX_DENSE_SKILLS = 6
 
 #: Kinds of programme units that can be evidence for a requirement.
 EVIDENCE_KINDS = ("skill", "module", "outcome", "certificate")
@@ -34,9 +72,9 @@ def programme_units(p: Programme) -> list[tuple[str, str]]:
     units = [("title", p.title)]
     if p.description:
         units.append(("profile", f"{p.title}：{p.description}"[:PROFILE_CHARS]))
-    units += [("skill", s) for s in p.skills]
-    units += [("module", m.name) for m in p.modules]
-    units += [("outcome", o) for o in p.outcomes]
+    units += [("skill", skill_phrase(s)) for s in p.skills[:MAX_DENSE_SKILLS]]
+    units += [("module", m.name) for m in p.modules[:MAX_DENSE_MODULES]]
+    units += [("outcome", skill_phrase(o)) for o in p.outcomes]
     units += [("certificate", c) for c in p.certificates]
     return units
 
@@ -51,12 +89,13 @@ def demand_units(d: Demand) -> list[tuple[str, str]]:
     Returns
     -------
     list of (str, str)
-        Kinds: ``title``, ``profile``, then ``duty``, ``requirement``, ``skill``.
+        Kinds: ``title``, ``description`` (if any), then ``duty``, ``requirement``, ``skill``.
+        A demand's profile vector is the normalised mean of all its unit vectors: postings are
+        short, and one long passage would cost as much to encode as all units together.
     """
     title = d.title if not d.occupation or d.occupation in d.title else f"{d.title}（{d.occupation}）"
     units = [("title", title)]
-    body = "；".join(x for x in (d.description, *d.duties, *d.requirements, *d.skills) if x)
-    if body:
-        units.append(("profile", f"{title}：{body}"[:PROFILE_CHARS]))
+    if d.description:
+        units.append(("description", d.description[:PROFILE_CHARS]))
     units += list(d.requirement_items())
     return units

@@ -190,3 +190,21 @@ def test_group_and_threshold() -> None:
     assert group_of("4-10-01-02") == "4-10-01"
     t = calibrate_threshold(np.array([0.8, 0.85, 0.9]), np.array([0.5, 0.6, 0.7]))
     assert 0.7 <= t <= 0.8
+
+
+# ---------------------------------------------------------------------------- int8 vectors
+
+
+def test_int8_vectors_keep_cosines() -> None:
+    from matching.vectors import Int8Vectors
+
+    x = unit_rows(50, 384, seed=3)
+    v = Int8Vectors(x)
+    assert v.shape == (50, 384) and v.nbytes == 50 * 384 + 50 * 4 and len(v) == 50
+    q = unit_rows(1, 384, seed=4)[0]
+    np.testing.assert_allclose(v.dot(q), x @ q, atol=3e-3)
+    np.testing.assert_allclose(v[[3, 7]], x[[3, 7]], atol=3e-3)
+    np.testing.assert_allclose(v[5], x[5], atol=3e-3)
+    assert Int8Vectors(np.zeros((2, 4))).dot(np.ones(4)).tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="2-d"):
+        Int8Vectors(np.ones(3))

@@ -77,12 +77,13 @@ def test_split_items_and_duties() -> None:
 
 def test_loaders_map_benchmark_format(tmp_path: Path) -> None:
     prog = {"id": "x1", "title": "烹饪工艺", "level": "中职", "description": "培养厨师。", "skills": ["刀工"],
-            "courses": "专业核心课程：热菜制作、冷菜制作。", "certificates": "职业技能等级证书：中式烹调师"}
+            "courses": "专业基础课程：烹饪原料知识。专业核心课程：热菜制作、冷菜制作。", "certificates": "职业技能等级证书：中式烹调师"}
     dem = {"id": "4-03-02-01", "title": "中式烹调师", "description": "岗位职责：加工原料；烹制热菜。",
            "summary": "从事中式菜肴制作的人员。"}
     programmes = load_programmes(write_lines(tmp_path / "p.jsonl", [json.dumps(prog, ensure_ascii=False)]))
     demands = load_demands(write_lines(tmp_path / "d.jsonl", [json.dumps(dem, ensure_ascii=False)]))
-    assert [m.name for m in programmes[0].modules] == ["热菜制作", "冷菜制作"]
+    # Core courses first: they define the programme and are the ones encoded densely.
+    assert [m.name for m in programmes[0].modules] == ["热菜制作", "冷菜制作", "烹饪原料知识"]
     assert programmes[0].certificates == ("中式烹调师",)
     assert demands[0].duties == ("加工原料", "烹制热菜")
     assert demands[0].description == "从事中式菜肴制作的人员。"

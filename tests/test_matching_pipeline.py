@@ -12,6 +12,7 @@ from matching.encoders import SentenceTransformerEncoder, default_encoder
 from matching.errors import InputError, MatchingError
 from matching.pipeline import Matcher, MissingVectors, Priors
 from matching.types import Demand, Programme
+from matching.units import skill_phrase
 
 from .matching_fixtures import (  # noqa: F401 - fixtures
     DEMANDS,
@@ -90,6 +91,10 @@ def test_suspended_institution_is_never_recommended(e5_matcher: Matcher) -> None
     open_matcher.index_programmes(PROGRAMMES)
     top = [m.programme_id for m in open_matcher.match_demand(DEMAND["d-nursing-home"], k=2, explain=False)]
     assert "p-care-suspended" in top
+    # A suspension decided later takes effect without re-indexing.
+    open_matcher.set_standing({"inst-a": "suspended"})
+    ids = [m.programme_id for m in open_matcher.match_demand(DEMAND["d-nursing-home"], k=8, explain=False)]
+    assert "p-care" not in ids and "p-care-suspended" in ids
 
 
 def test_explanation_links_requirements_to_evidence(e5_matcher: Matcher) -> None:
@@ -98,7 +103,8 @@ def test_explanation_links_requirements_to_evidence(e5_matcher: Matcher) -> None
     assert ex is not None and ex.covered, "an EV repair course must cover EV repair duties"
     evidence = {c.evidence for c in ex.covered}
     p_ev = next(p for p in PROGRAMMES if p.id == "p-ev")
-    own_texts = {m.name for m in p_ev.modules} | set(p_ev.skills) | set(p_ev.outcomes) | set(p_ev.certificates)
+    own_texts = {m.name for m in p_ev.modules} | set(p_ev.certificates)
+    own_texts |= {skill_phrase(t) for t in p_ev.skills + p_ev.outcomes}
     assert evidence <= own_texts
     assert all(c.similarity >= e5_matcher.coverage_threshold for c in ex.covered)
     assert all(c.similarity < e5_matcher.coverage_threshold for c in ex.gaps)
