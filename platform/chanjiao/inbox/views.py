@@ -1,3 +1,53 @@
-from flask import Blueprint
+"""The in-app inbox: the user's notifications, unread first; mark one or all read."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from ..errors import NotFound
+from ..extensions import db
+from ..security import login_required
+from . import services
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
+
+
+def _same_site(link: str) -> bool:
+    # Only paths on this site: a stored absolute URL would make this an open redirect.
+    return link.startswith("/") and not link.startswith("//") and "\\" not in link
+
+
+@bp.app_template_filter("same_site_link")
+def same_site_link(link: str | None) -> str:
+    return link if link and _same_site(link) else ""
+
+
+@bp.get("/")
+@login_required
+def index():
+    return render_template("inbox/index.html", notifications=services.inbox(current_user))
+
+
+@bp.post("/<int:notification_id>/read")
+@login_required
+def read(notification_id: int):
+    try:
+        note = services.mark_read(current_user, notification_id)
+    except NotFound:
+        db.session.rollback()
+        abort(404)
+    link = note.link
+    db.session.commit()
+    if link and _same_site(link):
+        return redirect(link)
+    return redirect(url_for("inbox.index"))
+
+
+@bp.post("/read-all")
+@login_required
+def read_all():
+    count = services.mark_all_read(current_user)
+    db.session.commit()
+    flash(_("已将 %(n)s 条消息标为已读。", n=count) if count else _("没有未读消息。"), "success")
+    return redirect(url_for("inbox.index"))

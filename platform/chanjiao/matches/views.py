@@ -1,3 +1,185 @@
-from flask import Blueprint
+"""Explained matches for members (enterprise: programmes for a demand; institution: 商机 for a
+programme) and interest requests (申请对接) between them."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from ..errors import DomainError, NotFound, PermissionDenied
+from ..extensions import db
+from ..security import org_kind_required, org_user_required
+from . import labels, services
+from .forms import ActionForm, DecisionForm, InterestForm
 
 bp = Blueprint("matches", __name__)
+
+
+@bp.app_template_global("match_labels")
+def _match_labels():
+    return labels
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """A same-site path to go back to, or ``default`` (no open redirects)."""
+    target = (target or "").strip()
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+@bp.get("/my/demands/<int:demand_id>/matches")
+@org_kind_required("enterprise")
+def demand_matches(demand_id: int):
+    try:
+        result = services.demand_matches(current_user, demand_id)
+    except NotFound:
+        abort(404)
+    except PermissionDenied:
+        abort(403)
+    return render_template(
+        "matches/demand_matches.html", result=result, demand=result.demand,
+        status_label=services.status_label, max_message=services.MAX_MESSAGE,
+    )
+
+
+@bp.get("/my/programmes/<int:programme_id>/opportunities")
+@org_kind_required("institution")
+def programme_opportunities(programme_id: int):
+    try:
+        result = services.programme_opportunities(current_user, programme_id)
+    except NotFound:
+        abort(404)
+    except PermissionDenied:
+        abort(403)
+    return render_template(
+        "matches/programme_opportunities.html", result=result, programme=result.programme,
+        status_label=services.status_label, max_message=services.MAX_MESSAGE,
+    )
+
+
+def _interest_form_choices(form: InterestForm) -> None:
+    organisation = current_user.organisation
+    if organisation is not None and organisation.kind == "enterprise":
+        form.demand_id.choices = [(d.id, d.title) for d in services.own_open_demands(current_user)]
+    else:
+        form.programme_id.choices = [
+            (p.id, p.title) for p in services.own_published_programmes(current_user)
+        ]
+
+
+def _counterpart_or_none(demand_id: int | None, programme_id: int | None):
+    try:
+        return services.counterpart(current_user, demand_id, programme_id)
+    except NotFound:
+        return None
+
+
+@bp.route("/interests/new", methods=["GET", "POST"])
+@org_user_required
+def interest_new():
+    organisation = current_user.organisation
+    if organisation is None or organisation.kind not in ("enterprise", "institution"):
+        abort(403)
+    form = InterestForm()
+    _interest_form_choices(form)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.create_interest(
+                current_user, form.demand_id.data, form.programme_id.data, form.message.data or ""
+            )
+            db.session.commit()
+        except DomainError as error:
+            db.session.rollback()
+            form.form_errors.append(error.message)
+            status = 400
+        else:
+            flash(_("对接申请已发送，对方处理后会通知您。"), "success")
+            return redirect(safe_next(form.next.data, url_for("matches.interests")))
+        other = _counterpart_or_none(form.demand_id.data, form.programme_id.data)
+    elif form.is_submitted():
+        status = 400
+        other = _counterpart_or_none(form.demand_id.data, form.programme_id.data)
+    else:
+        demand_id = request.args.get("demand_id", type=int)
+        programme_id = request.args.get("programme_id", type=int)
+        try:
+            other = services.counterpart(current_user, demand_id, programme_id)
+        except NotFound:
+            abort(404)
+        if organisation.kind == "enterprise":
+            form.programme_id.data = other.id
+        else:
+            form.demand_id.data = other.id
+        form.next.data = safe_next(request.args.get("next"), "")
+    return render_template(
+        "matches/interest_new.html", form=form, other=other, side=organisation.kind,
+        max_message=services.MAX_MESSAGE,
+    ), status
+
+
+@bp.get("/interests")
+@org_user_required
+def interests():
+    try:
+        listing = services.list_interests(current_user)
+    except PermissionDenied:
+        abort(403)
+    return render_template(
+        "matches/interests.html", listing=listing, decision_form=DecisionForm(),
+        action_form=ActionForm(), status_label=services.status_label,
+    )
+
+
+def _decision(action: Callable, success: str, form_class=ActionForm, with_text: bool = False):
+    form = form_class()
+    if not form.validate_on_submit():
+        # CSRF failures are handled centrally (400); what is left is an over-long reply.
+        for errors in form.errors.values():
+            for message in errors:
+                flash(message, "error")
+        return redirect(url_for("matches.interests"))
+    try:
+        if with_text:
+            action(form.response.data or "")
+        else:
+            action()
+    except NotFound:
+        db.session.rollback()
+        abort(404)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(success, "success")
+    return redirect(url_for("matches.interests"))
+
+
+@bp.post("/interests/<int:request_id>/accept")
+@org_user_required
+def interest_accept(request_id: int):
+    return _decision(
+        lambda text: services.accept_interest(current_user, request_id, text),
+        _("已接受对接申请，双方联系方式现已可见。"), DecisionForm, with_text=True,
+    )
+
+
+@bp.post("/interests/<int:request_id>/decline")
+@org_user_required
+def interest_decline(request_id: int):
+    return _decision(
+        lambda text: services.decline_interest(current_user, request_id, text),
+        _("已拒绝对接申请。"), DecisionForm, with_text=True,
+    )
+
+
+@bp.post("/interests/<int:request_id>/withdraw")
+@org_user_required
+def interest_withdraw(request_id: int):
+    return _decision(
+        lambda: services.withdraw_interest(current_user, request_id), _("已撤回对接申请。"),
+    )
