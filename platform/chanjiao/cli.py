@@ -7,6 +7,7 @@ from flask import Flask
 from flask_migrate import upgrade
 
 from .extensions import db
+from .curation.commands import suggest
 from .demo.commands import database_is_empty, seed_demo
 
 
@@ -38,6 +39,7 @@ def init_instance(ctx: click.Context, seed: bool) -> None:
 
 # AppGroup runs each subcommand inside the app context, as `flask` and the test runner both need.
 matching_group = AppGroup("matching", help="Matching engine: encode postings, retrain and roll back the ranker.")
+matching_group.add_command(suggest)
 
 
 @matching_group.command("reindex")

@@ -366,6 +366,9 @@ def update_demand(actor: User, demand_id: int, data: DemandInput) -> Demand:
     demand.updated_at = utcnow()
     db.session.flush()
     _index(demand)
+    from ..curation.services import flag_for_review
+
+    flag_for_review(demand, actor)
     return demand
 
 
@@ -481,6 +484,9 @@ def update_programme(actor: User, programme_id: int, data: ProgrammeInput) -> Pr
     programme.updated_at = utcnow()
     db.session.flush()
     _index(programme)
+    from ..curation.services import flag_for_review
+
+    flag_for_review(programme, actor)
     return programme
 
 

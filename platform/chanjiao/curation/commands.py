@@ -1,0 +1,20 @@
+"""`flask matching suggest`: store the engine's top programmes per open demand as pairings."""
+from __future__ import annotations
+
+import click
+
+from ..extensions import db
+
+
+@click.command("suggest")
+@click.option("--per-demand", default=5, show_default=True, type=click.IntRange(1, 50))
+def suggest(per_demand: int) -> None:
+    """Refresh suggested pairings for every open demand (staff decisions are never changed)."""
+    from .services import refresh_all
+
+    counts = refresh_all(per_demand)
+    db.session.commit()
+    click.echo(
+        f"{counts.demands} open demands: {counts.inserted} pairings suggested, "
+        f"{counts.updated} updated, {counts.kept} decided by staff left unchanged"
+    )
