@@ -451,6 +451,39 @@ class Matcher:
         X, detail = pair_features(q, idx, cand, s, self.coverage_threshold)
         return cand, X, detail, q
 
+    def pair_features(self, demand: Demand, programme_ids: Sequence[str]) -> np.ndarray:
+        """Compute the ranker's features for given (demand, programme) pairs.
+
+        Unlike :meth:`candidate_features`, the programmes are named rather than retrieved,
+        so that pairs judged by people (accepted or rejected) can be scored and learned from.
+
+        Parameters
+        ----------
+        demand : Demand
+        programme_ids : sequence of str
+            Ids of indexed programmes.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(programme_ids), len(FEATURES))`` float32.
+
+        Raises
+        ------
+        InputError
+            A programme id that is not indexed.
+        """
+        idx = self._require_index()
+        if not isinstance(demand, Demand):
+            raise InputError(f"expected a Demand, got {type(demand).__name__}")
+        unknown = [pid for pid in programme_ids if pid not in self._pos]
+        if unknown:
+            raise InputError(f"programmes not indexed: {', '.join(map(repr, unknown[:5]))}")
+        q = self._dqueries[self._dpos[demand.id]] if self._is_indexed_demand(demand) else self._prepare_demands([demand])[0]
+        positions = np.array([self._pos[pid] for pid in programme_ids], dtype=np.int64)
+        X, _ = pair_features(q, idx, positions, self._catalogue_scores(q), self.coverage_threshold)
+        return X
+
     def _is_indexed_demand(self, demand: Demand) -> bool:
         i = self._dpos.get(demand.id)
         return i is not None and self._demands[i] == demand

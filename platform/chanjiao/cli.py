@@ -76,3 +76,53 @@ def reindex(batch_size: int) -> None:
             db.session.commit()
             bar.update(len(batch))
     click.echo(f"encoded {encoded} texts for {len(stale)} postings")
+
+
+@matching_group.command("train")
+@click.option("--force", is_flag=True, help="Switch to the new ranker even if it scores worse.")
+def train(force: bool) -> None:
+    """Retrain the ranker from staff decisions (at least 30), keeping the previous one."""
+    from matching import InputError
+
+    from . import matchmaking
+    from .curation.services import labelled_pairs
+    from .models.audit import record
+
+    decisions = labelled_pairs()
+    try:
+        outcome = matchmaking.train_ranker(decisions, force=force)
+    except InputError as error:
+        db.session.rollback()
+        raise click.ClickException(f"cannot retrain: {error}") from None
+    record(None, "ranker.train", outcome.version, switched=outcome.switched)
+    db.session.commit()
+    click.echo(
+        f"{outcome.decisions} decisions on {outcome.demands} demands, "
+        f"{outcome.folds}-fold cross-validation grouped by demand"
+    )
+    for name in ("ndcg@10", "auc"):
+        click.echo(f"  {name:8} before {outcome.before[name]:.4f}  after {outcome.after[name]:.4f}")
+    if outcome.switched:
+        note = " (forced)" if outcome.version.forced else ""
+        click.echo(f"ranker version {outcome.version.id} is now active{note}")
+    else:
+        click.echo(
+            f"ranker version {outcome.version.id} scores worse and was kept inactive; "
+            "use --force to switch anyway"
+        )
+
+
+@matching_group.command("rollback")
+def rollback() -> None:
+    """Restore the ranker that the active trained ranker replaced."""
+    from . import matchmaking
+    from .models.audit import record
+
+    try:
+        deactivated, restored = matchmaking.rollback_ranker()
+    except LookupError as error:
+        raise click.ClickException(str(error)) from None
+    record(None, "ranker.rollback", deactivated)
+    db.session.commit()
+    target = f"version {restored.id}" if restored else "the ranker shipped with the engine"
+    click.echo(f"ranker version {deactivated.id} deactivated; now using {target}")

@@ -476,3 +476,97 @@ def recommend_demands(programme: Programme, k: int = 10) -> list[Recommendation]
     if catalogue.matcher is None or not catalogue.demands or str(programme.id) not in catalogue.programmes:
         return []
     return _recommendations(catalogue.matcher.match_programme(str(programme.id), k=k))
+
+
+# --------------------------------------------------------------------------- retraining
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """What ``flask matching train`` did: the measurements and whether the new model is live."""
+
+    before: dict[str, float]
+    after: dict[str, float]
+    decisions: int
+    demands: int
+    folds: int
+    version: RankerVersion
+    switched: bool
+
+
+def _mode() -> str:
+    return "dense" if encoder() is not None else "lexical"
+
+
+def train_ranker(decisions: Sequence[tuple[int, int, int]], force: bool = False) -> TrainingOutcome:
+    """Retrain the ranker on staff decisions ``(demand_id, programme_id, label)``.
+
+    The new version is stored; it becomes active only when cross-validation grouped by demand
+    scores it at least as well as the ranker in use, or when ``force`` is set. The previous
+    active version stays stored for :func:`rollback_ranker`. The caller commits.
+
+    Raises :class:`matching.InputError` when the decisions cannot train a model (too few,
+    one kind of label only, a single demand).
+    """
+    from matching.retrain import retrain_from_decisions
+
+    demand_ids = sorted({d for d, _, _ in decisions})
+    programme_ids = sorted({p for _, p, _ in decisions})
+    demands = list(db.session.scalars(select(Demand).where(Demand.id.in_(demand_ids))))
+    # Decided programmes may have been archived since; the index needs them all.
+    programmes = {p.id: p for p in db.session.scalars(public_programmes_query())}
+    programmes.update(
+        (p.id, p) for p in db.session.scalars(select(Programme).where(Programme.id.in_(programme_ids)))
+    )
+    known_demands, known_programmes = {d.id for d in demands}, set(programmes)
+    usable = [(d, p, y) for d, p, y in decisions if d in known_demands and p in known_programmes]
+    current_id, current = active_ranker()
+    matcher = engine.Matcher(
+        encoder(), ranker=current, store=DatabaseVectorStore(), encode_missing=True, require_chinese=False
+    )
+    matcher.index_programmes([engine_programme(p) for p in programmes.values()])
+    report = retrain_from_decisions(
+        matcher,
+        [engine_demand(d) for d in demands],
+        [(str(d), str(p), y) for d, p, y in usable],
+        matcher.ranker,
+    )
+    switched = report.improved or force
+    version = RankerVersion(
+        mode=_mode(),
+        encoder=encoder_name(),
+        files=ranker_to_files(report.ranker, {"coverage_threshold": matcher.coverage_threshold}),
+        metrics_before=report.before,
+        metrics_after=report.after,
+        decisions=report.decisions,
+        active=False,
+        forced=force and not report.improved,
+        previous_id=current_id,
+    )
+    db.session.add(version)
+    if switched:
+        db.session.execute(
+            RankerVersion.__table__.update().where(RankerVersion.active.is_(True)).values(active=False)
+        )
+        version.active = True
+    db.session.flush()
+    return TrainingOutcome(
+        report.before, report.after, report.decisions, report.demands, report.folds, version, switched
+    )
+
+
+def rollback_ranker() -> tuple[RankerVersion, RankerVersion | None]:
+    """Deactivate the active trained ranker and restore the one it replaced.
+
+    Returns ``(deactivated, restored)``; ``restored`` None means the ranker shipped with the
+    engine is in use again. Raises LookupError when no trained ranker is active.
+    """
+    current = db.session.scalar(select(RankerVersion).where(RankerVersion.active.is_(True)))
+    if current is None:
+        raise LookupError("no trained ranker is active; the shipped ranker is already in use")
+    current.active = False
+    restored = db.session.get(RankerVersion, current.previous_id) if current.previous_id else None
+    if restored is not None:
+        restored.active = True
+    db.session.flush()
+    return current, restored
