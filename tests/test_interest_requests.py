@@ -4,7 +4,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from chanjiao.errors import DomainError, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from chanjiao.errors import (
+    DomainError,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from chanjiao.extensions import db
 from chanjiao.matches import services
 from chanjiao.models import AuditLog, Notification
@@ -13,6 +19,11 @@ from chanjiao.models.curation import InterestRequest
 
 @pytest.fixture
 def pair(make):
+    """See :func:`build_pair`."""
+    return build_pair(make)
+
+
+def build_pair(make) -> dict:
     """An approved enterprise with an open demand and an approved institution with a published
     programme, each with an admin and a member; plus an unrelated enterprise."""
     enterprise, institution = make.org("enterprise"), make.org("institution")

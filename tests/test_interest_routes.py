@@ -10,7 +10,12 @@ from chanjiao.matches import services
 from chanjiao.models import AuditLog, Notification
 from chanjiao.models.curation import InterestRequest
 
-from .test_interest_requests import pair  # noqa: F401  (fixture)
+from .test_interest_requests import build_pair
+
+
+@pytest.fixture
+def pair(make):
+    return build_pair(make)
 
 
 def _requests() -> list[InterestRequest]:

