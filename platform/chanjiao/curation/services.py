@@ -412,8 +412,13 @@ def _notify_decision(pairing: Pairing) -> None:
             title = _("协会未通过对接：%(demand)s ↔ %(programme)s",
                       demand=pairing.demand.title, programme=pairing.programme.title)
         body = _("理由：%(reason)s", reason=pairing.decision_reason) if pairing.decision_reason else ""
+    from ..platforms.services import link
+
     for organisation in {pairing.demand.organisation, pairing.programme.organisation}:
-        notify_organisation(organisation, "curation.decision", title, body)
+        notify_organisation(organisation, "curation.decision", title, body,
+                            link("public.demand_detail", demand_id=pairing.demand_id)
+                            if organisation.id == pairing.demand.organisation_id
+                            else link("public.programme_detail", programme_id=pairing.programme_id))
 
 
 def labelled_pairs() -> list[tuple[int, int, int]]:
@@ -458,7 +463,9 @@ def flag_for_review(posting: Demand | Programme, actor: User | None) -> int:
         pairing.review_note = note
         record(actor, "pairing.flag", pairing, note, posting=type(posting).__tablename__, posting_id=posting.id)
     db.session.flush()
-    notify_staff("curation.review", title, note)
+    from ..platforms.services import link
+
+    notify_staff("curation.review", title, note, link("curation.queue", status="review"))
     return len(pairings)
 
 

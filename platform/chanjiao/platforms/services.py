@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from flask import url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -88,11 +89,20 @@ def _clean_reason(reason: str | None, *, required: bool, message: str | None = N
     return reason
 
 
+def link(endpoint: str, **values) -> str:
+    """A path for a notification link; empty outside a request (CLI)."""
+    try:
+        return url_for(endpoint, **values)
+    except RuntimeError:
+        return ""
+
+
 def _notify_participants(platform: DemoPlatform, kind: str, title: str, body: str = "") -> None:
     from ..inbox.services import notify_organisation
 
+    target = link("curation.org_platforms")
     for participant in platform.participants:
-        notify_organisation(participant.organisation, kind, title, body)
+        notify_organisation(participant.organisation, kind, title, body, target)
 
 
 # --------------------------------------------------------------------------- lookups
@@ -124,13 +134,14 @@ def public_platforms() -> list[DemoPlatform]:
     """Platforms in notice first, then published and completed ones, newest first."""
     order = {"notice": 0, "published": 1, "completed": 2}
     platforms = list(
-        db.session.scalars(
-            select(DemoPlatform)
-            .where(DemoPlatform.status.in_(PUBLIC_STATUSES))
-            .order_by(DemoPlatform.published_at.desc(), DemoPlatform.id.desc())
-        )
+        db.session.scalars(select(DemoPlatform).where(DemoPlatform.status.in_(PUBLIC_STATUSES)))
     )
-    return sorted(platforms, key=lambda p: order[p.status])
+
+    def newest(p: DemoPlatform) -> float:
+        when = p.published_at or p.notice_started_at or p.created_at
+        return -when.timestamp()
+
+    return sorted(platforms, key=lambda p: (order[p.status], newest(p), -p.id))
 
 
 def pairings_of(platform: DemoPlatform) -> list[Pairing]:
@@ -259,9 +270,16 @@ def update_platform(actor: User, platform_id: int, data: PlatformInput) -> DemoP
     for key, value in values.items():
         setattr(platform, key, value)
     if "pairings" in changed:
-        platform.pairings = [DemoPlatformPairing(pairing_id=p.id) for p in pairings]
+        keep = {p.id for p in pairings}
+        for link in [link for link in platform.pairings if link.pairing_id not in keep]:
+            platform.pairings.remove(link)
+        present_pairings = {link.pairing_id for link in platform.pairings}
+        platform.pairings.extend(
+            DemoPlatformPairing(pairing_id=i) for i in sorted(keep) if i not in present_pairings
+        )
         wanted = _participant_ids(pairings)
-        platform.participants = [p for p in platform.participants if p.organisation_id in wanted]
+        for participant in [p for p in platform.participants if p.organisation_id not in wanted]:
+            platform.participants.remove(participant)
         present = {p.organisation_id for p in platform.participants}
         platform.participants.extend(
             DemoPlatformParticipant(organisation_id=i) for i in wanted if i not in present
@@ -317,7 +335,7 @@ def confirm_participation(actor: User, platform_id: int) -> DemoPlatformParticip
 
     with force_locale("zh_CN"):
         title = _("%(org)s 已确认参与示范平台“%(name)s”", org=participant.organisation.name, name=platform.name)
-    notify_staff("platform.confirmed", title)
+    notify_staff("platform.confirmed", title, "", link("curation.platform_detail", platform_id=platform.id))
     return participant
 
 
@@ -450,7 +468,7 @@ def submit_objection(platform_id: int, name: str, contact: str, text: str) -> Ob
 
     with force_locale("zh_CN"):
         title = _("示范平台“%(name)s”收到一条异议", name=platform.name)
-    notify_staff("platform.objection", title, text[:500])
+    notify_staff("platform.objection", title, text[:500], link("curation.platform_detail", platform_id=platform.id))
     return objection
 
 
