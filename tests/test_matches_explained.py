@@ -35,5 +35,5 @@ def test_pages_explain_real_matches_and_requests(app, client, login, catalogue):
     html = client.get(f"/my/programmes/{care.id}/opportunities").get_data(as_text=True)
     assert "养老院护理员" in html and "待处理" in html
     html = client.get("/interests").get_data(as_text=True)
-    assert "匹配说明" in html and "覆盖" in html and "希望下月开班" in html
+    assert "匹配说明" in html and "覆盖" in html and "排第 1 位" in html and "希望下月开班" in html
     db.session.rollback()

@@ -216,3 +216,9 @@ def test_writes_without_csrf_token_are_refused(client, login, world, url):
     response = client.post(url, data=data, csrf=False)
     assert response.status_code == 400
     assert _snapshot() == before
+
+
+def test_strength_is_relative_to_the_best_of_the_list():
+    strengths = [services._strength(s, 3.0) for s in (3.0, 2.5, 1.0, -5.0, -50.0)]
+    assert strengths[0] == 100
+    assert strengths == sorted(strengths, reverse=True) and strengths[-1] == 1

@@ -95,9 +95,10 @@ class ProgrammeOpportunities:
 
 
 def _strength(score: float, best: float) -> int:
-    # Ranker scores are only comparable within a list: the best match is 100 and each unit of
-    # score below it halves the strength roughly (a readable, monotone scale).
-    return max(1, min(100, round(100 * math.exp(min(0.0, score - best) * 0.7))))
+    # Ranker scores are only comparable within a list: the best match is 100 and the others
+    # fall off smoothly with their distance below it (a readable, monotone 1..100 scale).
+    gap = min(0.0, score - best)
+    return max(1, min(100, round(200 / (1 + math.exp(-0.5 * gap)))))
 
 
 def explain(recommendations: list[Recommendation], top: int = 3) -> list[ExplainedMatch]:
