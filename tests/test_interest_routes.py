@@ -215,3 +215,15 @@ def test_withdraw_through_the_page(client, login, pair):
     html = client.post(f"/interests/{request.id}/withdraw", follow_redirects=True).get_data(as_text=True)
     assert "已撤回对接申请" in html
     assert _requests()[0].status == "withdrawn"
+
+
+def test_owners_see_links_to_their_matches_on_their_posting_pages(client, login, pair):
+    login(pair["hr"])
+    html = client.get(f"/my/demands/{pair['demand'].id}/preview").get_data(as_text=True)
+    assert f"/my/demands/{pair['demand'].id}/matches" in html
+    assert f"/my/demands/{pair['demand'].id}/matches" in client.get("/my/demands").get_data(as_text=True)
+    client.post("/logout")
+    login(pair["trainer"])
+    html = client.get(f"/programmes/{pair['programme'].id}").get_data(as_text=True)
+    assert f"/my/programmes/{pair['programme'].id}/opportunities" in html
+    assert "/interests/new" not in html  # no request to one's own programme
