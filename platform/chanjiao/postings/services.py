@@ -412,7 +412,9 @@ def _transition(actor: User, posting: P, action: str, table: dict, reason: str =
 
 def publish_demand(actor: User, demand_id: int) -> Demand:
     """Open a draft or closed demand to the public (approved organisations only)."""
-    return _transition(actor, get_own_demand(actor, demand_id), "publish", _DEMAND_TRANSITIONS)
+    demand = _transition(actor, get_own_demand(actor, demand_id), "publish", _DEMAND_TRANSITIONS)
+    _suggest_pairings([demand])
+    return demand
 
 
 def close_demand(actor: User, demand_id: int) -> Demand:
@@ -492,9 +494,25 @@ def update_programme(actor: User, programme_id: int, data: ProgrammeInput) -> Pr
 
 def publish_programme(actor: User, programme_id: int) -> Programme:
     """Publish a draft programme (approved organisations only)."""
-    return _transition(
+    programme = _transition(
         actor, get_own_programme(actor, programme_id), "publish", _PROGRAMME_TRANSITIONS
     )
+    db.session.flush()
+    _suggest_pairings([r.demand for r in matchmaking.recommend_demands(programme, k=5)])
+    return programme
+
+
+def _suggest_pairings(demands: list[Demand]) -> None:
+    """Refresh the staff's suggested pairings for newly matchable demands (best effort:
+    suggestions are derived data, and ``flask matching suggest`` rebuilds them all)."""
+    from ..curation.services import refresh_for_demand
+
+    try:
+        with db.session.begin_nested():
+            for demand in demands:
+                refresh_for_demand(demand)
+    except Exception:  # noqa: BLE001 - a publish must not fail on derived data
+        log.exception("could not refresh suggested pairings")
 
 
 def archive_programme(actor: User, programme_id: int) -> Programme:
