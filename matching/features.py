@@ -125,6 +125,8 @@ class ProgrammeIndex:
     bm25_all: BM25
     bm25_fields: dict[str, BM25]
     sample: np.ndarray | None = None  # programme rows whose scores give normalisation statistics
+    sample_profile: np.ndarray | None = None  # their decoded vectors, float32
+    sample_title: np.ndarray | None = None
 
 
 @dataclass
@@ -317,7 +319,9 @@ def pair_features(
         X[:, col["description_profile"]] = V @ dq
         X[:, col["description_unit_max"]] = _segment_max((E @ dq)[:, None], starts, counts, 0.0)[:, 0]
         sums = np.zeros((n, E.shape[1]), dtype=np.float32)
-        np.add.at(sums, np.repeat(np.arange(n), counts), E)
+        nonempty = counts > 0
+        if E.shape[0]:
+            sums[nonempty] = np.add.reduceat(E, starts[nonempty], axis=0)
         norms = np.linalg.norm(sums, axis=1)
         X[:, col["unit_centroid_profile"]] = np.where(norms > 0, (sums @ q.profile_vec) / np.maximum(norms, 1e-9), 0.0)
         back_q = np.vstack([q.req_vecs, sq]) if n_req else sq

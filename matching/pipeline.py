@@ -305,6 +305,9 @@ class Matcher:
         # An evenly spaced sample gives normalisation statistics at a fixed cost per query.
         sample = np.unique(np.linspace(0, len(programmes) - 1, min(len(programmes), SAMPLE_SIZE)).astype(np.int64))
         self._index = ProgrammeIndex(programmes, title_vecs, profile_vecs, units, bm25_all, bm25_fields, sample)
+        if self.dense:
+            self._index.sample_profile = profile_vecs[sample]
+            self._index.sample_title = title_vecs[sample]
         self._pos = {p.id: i for i, p in enumerate(programmes)}
         self.set_standing(self.standing)
 
@@ -403,7 +406,7 @@ class Matcher:
             top = _top(np.where(self._allowed, hybrid, -np.inf), 5)
             s["_prf_vec"] = l2_normalise(q.profile_vec + idx.profile_vecs[top].mean(axis=0))
             s["_prf_title_vec"] = l2_normalise(idx.title_vecs[top].mean(axis=0))
-            sample_v, sample_t = idx.profile_vecs[idx.sample], idx.title_vecs[idx.sample]
+            sample_v, sample_t = idx.sample_profile, idx.sample_title
             s["_stats"] = np.array(
                 [_mean_std(sample_t @ q.title_vec), _mean_std(sample_v @ s["_prf_vec"]),
                  _mean_std(sample_t @ s["_prf_title_vec"])],

@@ -208,3 +208,50 @@ def test_int8_vectors_keep_cosines() -> None:
     assert Int8Vectors(np.zeros((2, 4))).dot(np.ones(4)).tolist() == [0.0, 0.0]
     with pytest.raises(ValueError, match="2-d"):
         Int8Vectors(np.ones(3))
+
+
+# ---------------------------------------------------------------------------- evaluate command
+
+
+def _write_dataset(folder: Path) -> Path:
+    import dataclasses
+
+    from .matching_fixtures import DEMANDS, EXPECTED_BEST, PROGRAMMES
+
+    def plain(obj: object) -> dict:
+        return {k: v for k, v in dataclasses.asdict(obj).items() if v not in (None, (), "")}
+
+    (folder / "programmes.jsonl").write_text(
+        "\n".join(json.dumps(plain(p), ensure_ascii=False) for p in PROGRAMMES) + "\n", encoding="utf-8")
+    (folder / "demands.jsonl").write_text(
+        "\n".join(json.dumps(plain(d), ensure_ascii=False) for d in DEMANDS) + "\n", encoding="utf-8")
+    lines = [f"{d} 0 {p} 2" for d, p in EXPECTED_BEST.items()] + ["d-care-and-baby 0 p-baby 2",
+                                                                 "d-care-and-baby 0 p-care 1"]
+    (folder / "qrels.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("extra", [[], ["--cv", "2"], ["--limit", "3"]])
+def test_evaluate_prints_one_json_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str]) -> None:
+    from matching.evaluate import main
+
+    folder = _write_dataset(tmp_path)
+    result = main([str(folder), "--encoder", "lexical", *extra])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    parsed = json.loads(last)
+    assert set(parsed) == {"ndcg@10", "recall@50", "mrr@10", "queries", "encode_seconds", "rank_ms_p50",
+                           "rank_ms_p95"}
+    assert parsed == result
+    assert parsed["queries"] == (3 if extra == ["--limit", "3"] else 6)
+    assert 0.0 <= parsed["ndcg@10"] <= 1.0 and parsed["recall@50"] > 0.5
+
+
+def test_evaluate_reports_malformed_files(tmp_path: Path) -> None:
+    from matching.errors import InputError
+    from matching.evaluate import main
+
+    folder = _write_dataset(tmp_path)
+    with open(folder / "qrels.txt", "a", encoding="utf-8") as fh:
+        fh.write("d-chef p-cook 2\n")
+    with pytest.raises(InputError, match=r"qrels.txt line 8: expected 4 fields"):
+        main([str(folder), "--encoder", "lexical"])
