@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
-
 from chanjiao.curation import services
 from chanjiao.errors import PermissionDenied
 from chanjiao.extensions import db
 from chanjiao.models import AuditLog, InterestRequest, Notification, Pairing
 from chanjiao.postings import services as postings
 from chanjiao.postings.services import DemandInput
+from sqlalchemy import select
 
 
 @pytest.fixture
@@ -257,10 +256,10 @@ def test_create_pairing_bad_input(client, world, staff, data):
 
 
 def _demand_input(demand, **changes) -> DemandInput:
-    values = dict(title=demand.title, district=demand.district, skill_level=demand.skill_level,
-                  occupation=demand.occupation, description=demand.description,
-                  duties=list(demand.duties), requirements=list(demand.requirements),
-                  skills=[], headcount=demand.headcount)
+    values = {"title": demand.title, "district": demand.district, "skill_level": demand.skill_level,
+                  "occupation": demand.occupation, "description": demand.description,
+                  "duties": list(demand.duties), "requirements": list(demand.requirements),
+                  "skills": [], "headcount": demand.headcount}
     values.update(changes)
     return DemandInput(**values)
 
@@ -307,3 +306,11 @@ def test_refresh_with_the_real_encoder_stores_json_snapshots(app, make):
     best = db.session.scalars(select(Pairing).order_by(Pairing.score.desc())).first()
     assert best.programme_id == care.id
     assert best.explanation["covered"] and isinstance(best.explanation["score"], float)
+
+
+def test_overlong_reason_is_refused(client, world, staff):
+    p = pairing(world["demand"], world["programme"])
+    response = client.post(f"/staff/curation/pairings/{p.id}/reject", data={"reason": "长" * 1001})
+    assert response.status_code == 400 and "最多 1000 个字" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Pairing, p.id).status == "suggested"

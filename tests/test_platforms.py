@@ -4,14 +4,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
-
-from chanjiao.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from chanjiao.errors import (
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from chanjiao.extensions import db
 from chanjiao.models import AuditLog, DemoPlatform, Notification, Objection, Pairing
 from chanjiao.models._common import utcnow
 from chanjiao.platforms import services
 from chanjiao.platforms.services import Outcomes, PlatformInput
+from sqlalchemy import func, select
 
 
 @pytest.fixture
@@ -43,7 +47,7 @@ def form(world, **changes) -> dict:
 
 
 def new_platform(world, **changes) -> DemoPlatform:
-    values = dict(name="示范平台", goal_trainees=30, notice_days=7, pairing_ids=[world["accepted"].id])
+    values = {"name": "示范平台", "goal_trainees": 30, "notice_days": 7, "pairing_ids": [world["accepted"].id]}
     values.update(changes)
     platform = services.create_platform(world["staff"], PlatformInput(**values))
     db.session.commit()
@@ -450,3 +454,16 @@ def test_members_see_their_platforms_without_a_confirm_button(client, login, wor
     html = client.get("/org/platforms").get_data(as_text=True)
     assert "甲乙共建平台" in html and "待机构管理员确认参与" in html
     assert f"/org/platforms/{platform.id}/confirm" not in html
+
+
+def test_objection_resolution_bad_input_changes_nothing(client, login, world):
+    platform = in_notice(world)
+    objection = services.submit_objection(platform.id, "王某", "wang@example.cn", "该平台的培训项目并未开班。")
+    db.session.commit()
+    login(world["staff"])
+    assert client.post(f"/staff/objections/{objection.id}/uphold", data={"reason": "长" * 1001}).status_code == 400
+    assert client.post(f"/staff/objections/{objection.id}/uphold", data={"reason": "x"}, csrf=False).status_code == 400
+    assert client.post(f"/staff/objections/{2**31}/uphold", data={"reason": "x"}).status_code == 404
+    db.session.expire_all()
+    assert db.session.get(Objection, objection.id).status == "open"
+    assert db.session.get(DemoPlatform, platform.id).status == "notice"

@@ -2,7 +2,16 @@
 organisations' confirmations (/org/platforms)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -255,20 +264,18 @@ def platform_complete(platform_id: int):
 @bp.post("/staff/objections/<int:objection_id>/<any(uphold, dismiss):decision>")
 @staff_required
 def objection_resolve(objection_id: int, decision: str):
-    form = ReasonForm()
     try:
-        if not form.validate_on_submit():
-            raise DomainError(" ".join(str(e) for e in form.reason.errors) or _("请求有误。"))
-        objection = platforms.resolve_objection(current_user, objection_id, decision, form.reason.data or "")
+        objection = platforms.get_objection(current_user, objection_id)
+    except NotFound:
+        abort(404)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        return _platform_page(objection.platform, reason_form=form, status=400)
+    try:
+        platforms.resolve_objection(current_user, objection.id, decision, form.reason.data or "")
     except DomainError as error:
         db.session.rollback()
         _abort_for(error)
-        from ..models import Objection
-        from ..common import get_by_id
-
-        objection = get_by_id(Objection, objection_id)
-        if objection is None:
-            abort(404)
         add_domain_error(form, error)
         return _platform_page(objection.platform, reason_form=form, status=400)
     db.session.commit()

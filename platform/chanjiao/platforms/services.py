@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from flask import url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..common import clean_text, get_by_id
@@ -472,12 +472,18 @@ def submit_objection(platform_id: int, name: str, contact: str, text: str) -> Ob
     return objection
 
 
-def resolve_objection(actor: User, objection_id: int, decision: str, reason: str) -> Objection:
-    """Uphold an objection (the platform returns to draft, confirmations reset) or dismiss it."""
+def get_objection(actor: User, objection_id: int) -> Objection:
+    """Any objection, for staff."""
     _require_staff(actor)
     objection = get_by_id(Objection, objection_id)
     if objection is None:
         raise NotFound(_("异议不存在。"))
+    return objection
+
+
+def resolve_objection(actor: User, objection_id: int, decision: str, reason: str) -> Objection:
+    """Uphold an objection (the platform returns to draft, confirmations reset) or dismiss it."""
+    objection = get_objection(actor, objection_id)
     if decision not in ("uphold", "dismiss"):
         raise ValidationFailed(_("未知的操作。"))
     reason = _clean_reason(reason, required=True, message=_("处理异议时必须填写理由。"))
