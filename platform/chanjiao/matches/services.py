@@ -14,6 +14,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 
 from .. import matchmaking
 from ..common import clean_text, get_by_id
@@ -276,8 +277,12 @@ def create_interest(
         response="",
         created_by_id=actor.id,
     )
-    db.session.add(request)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(request)
+            db.session.flush()
+    except IntegrityError:  # the same pair submitted twice at once: the other one won
+        raise ValidationFailed(_("这两项之间已有待处理或已接受的对接申请，无需重复提交。")) from None
     record(actor, "interest.create", request, demand_id=demand.id, programme_id=programme.id,
            to_organisation_id=to_organisation.id)
     with force_locale("zh_CN"):  # notifications are stored in the platform's language

@@ -10,10 +10,12 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -31,6 +33,17 @@ class InterestRequest(db.Model):
     """
 
     __tablename__ = "interest_request"
+    # At most one live (pending or accepted) request per pair, even when two are sent at once.
+    __table_args__ = (
+        Index(
+            "uq_interest_request_live_pair",
+            "demand_id",
+            "programme_id",
+            unique=True,
+            sqlite_where=text("status IN ('pending', 'accepted')"),
+            postgresql_where=text("status IN ('pending', 'accepted')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     demand_id: Mapped[int] = mapped_column(ForeignKey("demand.id"), index=True)

@@ -1,8 +1,8 @@
 """matching, curation, demonstration platforms, notifications, API tokens
 
-Revision ID: 5ee7aaabdb64
+Revision ID: 501cdced0bcc
 Revises: c5ab054be754
-Create Date: 2026-11-28 21:37:12.743579
+Create Date: 2026-11-28 22:17:24.513330
 
 """
 from alembic import op
@@ -11,7 +11,7 @@ import chanjiao.models._common
 
 
 # revision identifiers, used by Alembic.
-revision = '5ee7aaabdb64'
+revision = '501cdced0bcc'
 down_revision = 'c5ab054be754'
 branch_labels = None
 depends_on = None
@@ -141,6 +141,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_interest_request_programme_id'), ['programme_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_interest_request_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_interest_request_to_organisation_id'), ['to_organisation_id'], unique=False)
+        batch_op.create_index('uq_interest_request_live_pair', ['demand_id', 'programme_id'], unique=True, sqlite_where=sa.text("status IN ('pending', 'accepted')"), postgresql_where=sa.text("status IN ('pending', 'accepted')"))
 
     op.create_table('objection',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -212,6 +213,7 @@ def downgrade():
 
     op.drop_table('objection')
     with op.batch_alter_table('interest_request', schema=None) as batch_op:
+        batch_op.drop_index('uq_interest_request_live_pair', sqlite_where=sa.text("status IN ('pending', 'accepted')"), postgresql_where=sa.text("status IN ('pending', 'accepted')"))
         batch_op.drop_index(batch_op.f('ix_interest_request_to_organisation_id'))
         batch_op.drop_index(batch_op.f('ix_interest_request_status'))
         batch_op.drop_index(batch_op.f('ix_interest_request_programme_id'))
