@@ -19,7 +19,7 @@ export TRANSFORMERS_OFFLINE := 1
 CATALOGUES := $(wildcard platform/chanjiao/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGUES:.po=.mo)
 
-.PHONY: run test install install-test bench lint translations clean
+.PHONY: run test install install-test bench eval lint translations clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -51,6 +51,11 @@ test: install-test translations
 
 bench: install-test
 	$(PY) bench/matching_bench.py
+
+# Matching quality on the development split (shared/ beside this repository; never copied in).
+VOCMATCH ?= ../shared/data/vocmatch
+eval: install-test
+	$(PY) -m matching.evaluate $(VOCMATCH) --cv 5
 
 lint: install-test
 	$(PY) -m compileall -q platform matching tests
