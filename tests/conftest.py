@@ -23,6 +23,9 @@ from . import factories
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# Session-scoped encoder fixtures of the matching-engine tests (each model loads once).
+pytest_plugins = ["tests.matching_fixtures"]
+
 
 def _is_postgres(url: str) -> bool:
     return url.startswith("postgresql")

@@ -14,17 +14,9 @@ from matching.pipeline import Matcher, MissingVectors, Priors
 from matching.types import Demand, Programme
 from matching.units import skill_phrase
 
-from .matching_fixtures import (  # noqa: F401 - fixtures
-    DEMANDS,
-    EXPECTED_BEST,
-    PROGRAMMES,
-    STANDING,
-    e5_cached,
-    e5_encoder,
-    e5_matcher,
-    e5_store,
-    minilm_encoder,
-)
+# The encoder fixtures (e5_encoder, e5_store, e5_cached, e5_matcher, minilm_encoder) are
+# registered from tests/matching_fixtures.py by conftest's pytest_plugins.
+from .matching_fixtures import DEMANDS, EXPECTED_BEST, PROGRAMMES, STANDING
 
 pytestmark = pytest.mark.slow
 
