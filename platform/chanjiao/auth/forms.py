@@ -157,16 +157,9 @@ class AccountFields(CleanForm):
     )
 
 
-class RegistrationForm(AccountFields):
-    kind = RadioField(
-        _l("机构类型"),
-        choices=options(choices.ORG_KINDS.items()),
-        validate_choice=False,
-        validators=[
-            DataRequired(_l("请选择机构类型：企业或培训机构。")),
-            OneOf(choices.ORG_KINDS, _l("请选择机构类型：企业或培训机构。")),
-        ],
-    )
+class OrganisationFields(CleanForm):
+    """The organisation details that registration asks for and the profile page edits."""
+
     name = StringField(
         _l("机构名称"),
         filters=[strip],
@@ -180,15 +173,6 @@ class RegistrationForm(AccountFields):
         filters=[strip],
         validators=[DataRequired(_l("请输入统一社会信用代码。")), valid_credit_code],
     )
-    district = SelectField(
-        _l("所在街道/地区"),
-        choices=_placeholder(choices.DISTRICTS),
-        validate_choice=False,
-        validators=[
-            DataRequired(_l("请选择所在街道/地区。")),
-            OneOf(choices.DISTRICTS, _l("请从列表中选择朝阳区的街道/地区。")),
-        ],
-    )
     address = StringField(
         _l("详细地址"),
         filters=[strip],
@@ -196,14 +180,6 @@ class RegistrationForm(AccountFields):
             DataRequired(_l("请输入详细地址。")),
             Length(max=200, message=_l("地址不能超过 200 个字符。")),
         ],
-    )
-    industry = SelectField(
-        _l("所属行业（企业填写）"), choices=_placeholder(choices.INDUSTRIES), validate_choice=False
-    )
-    category = SelectField(
-        _l("机构类别（培训机构填写）"),
-        choices=_placeholder(choices.INSTITUTION_CATEGORIES),
-        validate_choice=False,
     )
     description = TextAreaField(
         _l("机构简介"),
@@ -230,6 +206,34 @@ class RegistrationForm(AccountFields):
         ],
     )
 
+
+class RegistrationForm(AccountFields, OrganisationFields):
+    kind = RadioField(
+        _l("机构类型"),
+        choices=options(choices.ORG_KINDS.items()),
+        validate_choice=False,
+        validators=[
+            DataRequired(_l("请选择机构类型：企业或培训机构。")),
+            OneOf(choices.ORG_KINDS, _l("请选择机构类型：企业或培训机构。")),
+        ],
+    )
+    district = SelectField(
+        _l("所在街道/地区"),
+        choices=_placeholder(choices.DISTRICTS),
+        validate_choice=False,
+        validators=[
+            DataRequired(_l("请选择所在街道/地区。")),
+            OneOf(choices.DISTRICTS, _l("请从列表中选择朝阳区的街道/地区。")),
+        ],
+    )
+    industry = SelectField(
+        _l("所属行业（企业填写）"), choices=_placeholder(choices.INDUSTRIES), validate_choice=False
+    )
+    category = SelectField(
+        _l("机构类别（培训机构填写）"),
+        choices=_placeholder(choices.INSTITUTION_CATEGORIES),
+        validate_choice=False,
+    )
     def validate_industry(self, field) -> None:
         if self.kind.data != "enterprise":
             return
