@@ -119,6 +119,17 @@ class DatabaseVectorStore:
                 found[key] = np.frombuffer(data, dtype="<f2").astype(np.float32)
         return found
 
+    def present_keys(self, ns: str, keys: Sequence[str]) -> set[str]:
+        """The subset of ``keys`` that has a stored vector (reads keys only, not vectors)."""
+        present: set[str] = set()
+        for chunk in _chunks(list(keys)):
+            present.update(
+                db.session.scalars(
+                    select(TextVector.key).where(TextVector.namespace == ns, TextVector.key.in_(chunk))
+                )
+            )
+        return present
+
     def put_many(self, ns: str, vectors: dict[str, np.ndarray]) -> None:
         if not vectors:
             return
@@ -152,9 +163,19 @@ def encoder_name() -> str:
     return enc.name if enc is not None else "lexical"
 
 
+_encoding_matchers: dict[str, engine.Matcher] = {}
+
+
 def _encoding_matcher() -> engine.Matcher:
-    # Only used for required_texts(); cheap to build.
-    return engine.Matcher(encoder(), store=DatabaseVectorStore(), require_chinese=False)
+    # Only its required_texts() is used, which keeps no state; building one loads the shipped
+    # ranker from disk, so each process keeps one per encoder.
+    name = current_app.config["MATCHING_ENCODER"]
+    with _lock:
+        if name not in _encoding_matchers:
+            _encoding_matchers[name] = engine.Matcher(
+                encoder(), store=DatabaseVectorStore(), require_chinese=False
+            )
+        return _encoding_matchers[name]
 
 
 def ensure_encoded(
@@ -180,22 +201,31 @@ def ensure_encoded(
 
 
 def stale_postings(batch: Sequence[Programme | Demand]) -> list[Programme | Demand]:
-    """The postings of ``batch`` that have texts without a stored vector."""
-    enc = encoder()
-    if enc is None:
+    """The postings of ``batch`` that have texts without a stored vector.
+
+    One key lookup per namespace for the whole batch: the live catalogue checks every public
+    posting whenever it is rebuilt.
+    """
+    if encoder() is None:
         return []
-    store, matcher = DatabaseVectorStore(), _encoding_matcher()
-    stale = []
-    for posting in batch:
-        if isinstance(posting, Programme):
-            needed = matcher.required_texts(programmes=[engine_programme(posting)])
-        else:
-            needed = matcher.required_texts(demands=[engine_demand(posting)])
+    matcher = _encoding_matcher()
+    needs = [
+        matcher.required_texts(programmes=[engine_programme(p)])
+        if isinstance(p, Programme)
+        else matcher.required_texts(demands=[engine_demand(p)])
+        for p in batch
+    ]
+    wanted: dict[str, set[str]] = {}
+    for needed in needs:
         for ns, texts in needed.items():
-            if len(store.get_many(ns, list(texts))) < len(texts):
-                stale.append(posting)
-                break
-    return stale
+            wanted.setdefault(ns, set()).update(texts)
+    store = DatabaseVectorStore()
+    present = {ns: store.present_keys(ns, sorted(keys)) for ns, keys in wanted.items()}
+    return [
+        posting
+        for posting, needed in zip(batch, needs)
+        if any(not present[ns].issuperset(texts) for ns, texts in needed.items())
+    ]
 
 
 # --------------------------------------------------------------------------- ranker versions
@@ -284,8 +314,7 @@ def _signature() -> tuple:
     return (tuple(programmes), tuple(demands), tuple(organisations), vectors, ranker, encoder_name())
 
 
-def _build() -> _Catalogue:
-    signature = _signature()
+def _build(signature: tuple) -> _Catalogue:
     _, ranker = active_ranker()
     enc = encoder()
     programmes = list(db.session.scalars(public_programmes_query()))
@@ -325,7 +354,7 @@ def live_catalogue() -> _Catalogue:
     with _lock:
         catalogue = _catalogues.get(key)
         if catalogue is None or catalogue.signature != signature:
-            catalogue = _catalogues[key] = _build()
+            catalogue = _catalogues[key] = _build(signature)
         return catalogue
 
 
