@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
+from .levels import role_min_level
 from .lexical import BM25, char_bigrams, tokenize
 from .types import Demand, Programme
 from .units import EVIDENCE_KINDS, demand_units
 from .vectors import Int8Vectors
 
-__all__ = ["FEATURES", "DemandQuery", "ProgrammeIndex", "pair_features"]
+__all__ = ["FEATURES", "INDICATOR_FEATURES", "DemandQuery", "ProgrammeIndex", "pair_features"]
 
 KIND_CODES = {k: i for i, k in enumerate(("title", "profile", *EVIDENCE_KINDS, "duty", "requirement", "skill_req"))}
 LEXICAL_FIELDS = ("title", "description", "skills", "modules")
@@ -59,8 +60,12 @@ FEATURES: tuple[str, ...] = (
     "description_profile",
     "description_unit_max",
     "unit_centroid_profile",
+    "level_below_role",
 )
-LEXICAL_FEATURES = tuple(f for f in FEATURES if f.startswith(("bm25", "lex", "rank_lexical")))
+#: 0/1 flags; a raised flag is also reported as an explanation note of the same name.
+INDICATOR_FEATURES: tuple[str, ...] = ("level_below_role",)
+#: Features available without an encoder.
+LEXICAL_FEATURES = tuple(f for f in FEATURES if f.startswith(("bm25", "lex", "rank_lexical", "level")))
 
 
 def _zscore(values: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -127,6 +132,7 @@ class ProgrammeIndex:
     sample: np.ndarray | None = None  # programme rows whose scores give normalisation statistics
     sample_profile: np.ndarray | None = None  # their decoded vectors, float32
     sample_title: np.ndarray | None = None
+    levels: np.ndarray | None = None  # int8 level rank per programme (see matching.levels), -1 unknown
 
 
 @dataclass
@@ -345,6 +351,10 @@ def pair_features(
     # that matter these equal ranks in the whole catalogue.
     X[:, col["rank_dense"]] = 1.0 / np.log2(2.0 + _ranks(sp[cand])) if dense else 0.0
     X[:, col["rank_lexical"]] = 1.0 / np.log2(2.0 + _ranks(b[cand]))
+    min_level = role_min_level(q.demand)
+    if min_level is not None and index.levels is not None:
+        levels = index.levels[cand]
+        X[:, col["level_below_role"]] = (levels >= 0) & (levels < min_level)
     return X, detail
 
 

@@ -22,6 +22,7 @@ from .encoders import Encoder, default_encoder, l2_normalise
 from .errors import InputError, MatchingError
 from .features import (
     FEATURES,
+    INDICATOR_FEATURES,
     DemandQuery,
     PairDetail,
     ProgrammeIndex,
@@ -31,6 +32,7 @@ from .features import (
     prepare_demand_tokens,
     programme_field_texts,
 )
+from .levels import level_rank, skills_track_rank
 from .lexical import BM25, tokenize
 from .ranking import PairwiseLinearRanker, load_ranker
 from .types import Bundle, Contribution, Coverage, Demand, Explanation, Match, Programme
@@ -42,16 +44,7 @@ __all__ = ["Matcher", "MissingVectors", "Priors"]
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KIND_NAMES = {i: k for i, k in enumerate(("title", "profile", *EVIDENCE_KINDS, "duty", "requirement", "skill_req"))}
 
-# Skill-level words in ascending order; several spellings share a rank. Used only for the
-# level-fit prior, never learned (the benchmark has no levels to learn from).
-_LEVELS = (
-    ("五级", "初级", "中职"),
-    ("四级", "中级", "高职", "高职专科", "专科"),
-    ("三级", "高级", "职教本科", "本科"),
-    ("二级", "技师"),
-    ("一级", "高级技师"),
-)
-
+_INDICATOR_COLUMNS = np.array([FEATURES.index(f) for f in INDICATOR_FEATURES], dtype=np.int64)
 
 #: Programmes whose scores standardise the features that are computed for candidates only.
 SAMPLE_SIZE = 4096
@@ -98,15 +91,6 @@ class Priors:
     district_mismatch: float = -0.2
     capacity_short: float = -0.3
     standing: Mapping[str, float] = field(default_factory=dict)
-
-
-def _level_rank(text: str | None) -> int | None:
-    if not text:
-        return None
-    for rank, words in enumerate(_LEVELS):
-        if any(w in text for w in words):
-            return rank
-    return None
 
 
 class _Store:
@@ -307,7 +291,10 @@ class Matcher:
         bm25_fields = {f: BM25().index(tokens=tokens[f]) for f in fields}
         # An evenly spaced sample gives normalisation statistics at a fixed cost per query.
         sample = np.unique(np.linspace(0, len(programmes) - 1, min(len(programmes), SAMPLE_SIZE)).astype(np.int64))
-        self._index = ProgrammeIndex(programmes, title_vecs, profile_vecs, units, bm25_all, bm25_fields, sample)
+        levels = np.array([-1 if (r := skills_track_rank(p.level)) is None else r for p in programmes], dtype=np.int8)
+        self._index = ProgrammeIndex(
+            programmes, title_vecs, profile_vecs, units, bm25_all, bm25_fields, sample, levels=levels
+        )
         if self.dense:
             self._index.sample_profile = profile_vecs[sample]
             self._index.sample_title = title_vecs[sample]
@@ -497,7 +484,7 @@ class Matcher:
     def _prior(self, d: Demand, p: Programme) -> tuple[float, list[str]]:
         pr = self.priors
         score, notes = 0.0, []
-        dl, pl = _level_rank(d.skill_level), _level_rank(p.level)
+        dl, pl = level_rank(d.skill_level), level_rank(p.level)
         if dl is not None and pl is not None and abs(dl - pl) >= 2:
             score += pr.level_mismatch
             notes.append("level_mismatch")
@@ -536,6 +523,10 @@ class Matcher:
             (covered if ok else gaps).append(cov)
         covered.sort(key=lambda c: -c.similarity)
         contrib = self.ranker.contributions(x[None, :])[0]
+        # A lowered flag is the normal state: its standardised value is a small bonus that every
+        # pair shares, which would crowd out the factors that tell pairs apart.
+        contrib[_INDICATOR_COLUMNS[x[_INDICATOR_COLUMNS] == 0]] = 0.0
+        notes = [*notes, *(FEATURES[c] for c in _INDICATOR_COLUMNS if x[c] != 0)]
         order = np.argsort(-np.abs(contrib))[:top]
         contributions = tuple(
             Contribution(FEATURES[c], round(float(x[c]), 4), round(float(contrib[c]), 4)) for c in order

@@ -302,7 +302,8 @@ class Explanation:
         Largest contributions to the score first.
     notes : tuple of str
         Machine-readable remarks for the platform to translate, e.g. ``"level_mismatch"``,
-        ``"mode_mismatch"``, ``"district_mismatch"``, ``"capacity_below_headcount"``.
+        ``"mode_mismatch"``, ``"district_mismatch"``, ``"capacity_below_headcount"``, and
+        ``"level_below_role"`` (a programme below 高职专科 for a professional or technical role).
     """
 
     covered: tuple[Coverage, ...]

@@ -98,7 +98,7 @@ def test_explanations_render_labels_notes_and_escape_user_text(app, client, logi
         covered=[Requirement("<b>动力电池</b>", "duty", "<i>动力电池检测</i>", "module", 0.91, True)],
         gaps=[Requirement("持有低压电工作业证", "requirement", None, None, 0.1, False)],
         contributions=[("req_coverage", 0.8), ("bm25_all_rel", 0.3), ("a_future_feature", 0.2)],
-        notes=["level_mismatch", "mode_mismatch", "standing:good", "standing:B"],
+        notes=["level_mismatch", "mode_mismatch", "level_below_role", "standing:good", "standing:B"],
     )
     monkeypatch.setattr("chanjiao.matchmaking.recommend_programmes", lambda d, k=10: [rec])
     login(world["hr"])
@@ -110,14 +110,17 @@ def test_explanations_render_labels_notes_and_escape_user_text(app, client, logi
     assert str(labels.FEATURE_LABELS["req_coverage"]) in html
     assert str(labels.GENERIC_FEATURE) in html
     assert "技能等级与需求相差两级以上" in html and "培训方式与需求不一致" in html
+    assert "该岗位属专业技术岗位" in html
     assert "培训机构评级：B" in html
     assert "100 / 100" in html
 
 
 def test_labels_cover_every_engine_feature():
-    from matching.features import FEATURES
+    from matching.features import FEATURES, INDICATOR_FEATURES
 
     assert set(FEATURES) <= set(labels.FEATURE_LABELS)
+    # A raised flag comes back as an explanation note of the same name.
+    assert all(labels.note_sentence(flag) for flag in INDICATOR_FEATURES)
     assert labels.note_sentence("standing:good") is None
     assert labels.note_sentence("something_new") is None
 

@@ -41,6 +41,7 @@ FEATURE_LABELS = {
     "description_profile": _l("需求说明与项目内容的相似度"),
     "description_unit_max": _l("需求说明与课程内容的最高相似度"),
     "unit_centroid_profile": _l("课程内容整体与需求的相似度"),
+    "level_below_role": _l("培训层次低于专业技术岗位所需"),
 }
 GENERIC_FEATURE = _l("其他匹配因素")
 
@@ -49,6 +50,7 @@ NOTE_SENTENCES = {
     "mode_mismatch": _l("培训方式与需求不一致（线上/线下）。"),
     "district_mismatch": _l("培训地点与需求所在街道不同。"),
     "capacity_below_headcount": _l("项目招生人数少于需求人数。"),
+    "level_below_role": _l("该岗位属专业技术岗位，通常需要高职专科及以上层次的培养，本项目层次较低。"),
     "standing:suspended": _l("该培训机构已被协会暂停。"),
 }
 
