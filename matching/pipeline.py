@@ -11,6 +11,7 @@ Typical use by the platform::
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,12 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KIND_NAMES = {i: k for i, k in enumerate(("title", "profile", *EVIDENCE_KINDS, "duty", "requirement", "skill_req"))}
 
 _INDICATOR_COLUMNS = np.array([FEATURES.index(f) for f in INDICATOR_FEATURES], dtype=np.int64)
+
+#: Score gap to the best match beyond which a programme may not join a bundle. The ranker is a
+#: pairwise logistic model, so a gap of ln 99 means it prefers the best match with odds of 99 to 1.
+#: On the development split the best relevant programme lies within 2.5 of the best match for
+#: 95 % of demands (4.5 for 99 %), while the 20th candidate is typically 6.0 below it.
+BUNDLE_SCORE_MARGIN = math.log(99.0)
 
 #: Programmes whose scores standardise the features that are computed for candidates only.
 SAMPLE_SIZE = 4096
@@ -634,14 +641,21 @@ class Matcher:
             )
         return out
 
-    def bundles(self, demand: Demand, max_size: int = 3, candidates: int = 20, n: int = 3) -> list[Bundle]:
+    def bundles(
+        self,
+        demand: Demand,
+        max_size: int = 3,
+        candidates: int = 20,
+        n: int = 3,
+        margin: float = BUNDLE_SCORE_MARGIN,
+    ) -> list[Bundle]:
         """Propose the smallest sets of programmes that together cover a demand.
 
         A requirement is covered by a programme when its best similarity to the programme's
         modules, outcomes, skills or certificates passes the coverage threshold. Among the
-        ``candidates`` best-ranked programmes, bundles of up to ``max_size`` programmes
-        (possibly from different institutions) are ranked by requirements covered, then by
-        fewer programmes, then by summed score.
+        ``candidates`` best-ranked programmes whose score is within ``margin`` of the best,
+        bundles of up to ``max_size`` programmes (possibly from different institutions) are
+        ranked by requirements covered, then by fewer programmes, then by summed score.
 
         Parameters
         ----------
@@ -650,6 +664,10 @@ class Matcher:
         candidates : int, default 20
         n : int, default 3
             Number of bundles returned.
+        margin : float, default :data:`BUNDLE_SCORE_MARGIN`
+            Largest score gap to the best programme that a bundle member may have. Without it,
+            an off-topic programme that happens to cover a generic duty (``与客户沟通``) could
+            join a bundle because covering one more requirement outranks any score.
 
         Returns
         -------
@@ -662,6 +680,8 @@ class Matcher:
         idx = self._require_index()
         cand, scores, X, detail, q, _ = self._rank_for_demand(demand)
         order = np.argsort(-scores, kind="stable")[:candidates]
+        if len(order):
+            order = order[scores[order] >= scores[order[0]] - margin]
         reqs = q.req_texts
         if not reqs or not len(order):
             return []

@@ -11,7 +11,7 @@ from matching.cache import CachedEncoder, MemoryVectorStore
 from matching.encoders import SentenceTransformerEncoder, default_encoder
 from matching.errors import InputError, MatchingError
 from matching.pipeline import Matcher, MissingVectors, Priors
-from matching.types import Demand, Programme
+from matching.types import Demand, Module, Programme
 from matching.units import skill_phrase
 
 # The encoder fixtures (e5_encoder, e5_store, e5_cached, e5_matcher, minilm_encoder) are
@@ -132,6 +132,25 @@ def test_bundle_limits(e5_matcher: Matcher) -> None:
         e5_matcher.bundles(DEMAND["d-chef"], max_size=4)
     one = e5_matcher.bundles(DEMAND["d-chef"], max_size=1)
     assert all(len(b.programme_ids) == 1 for b in one)
+
+
+def test_bundle_leaves_out_an_off_topic_programme_that_covers_a_generic_duty() -> None:
+    programmes = [
+        Programme(id="p-accounting", title="会计实务与财务报表编制", description="培养能完成记账凭证、账簿和财务报表编制的会计人员。",
+                  modules=(Module("会计凭证填制与审核"), Module("财务报表编制"), Module("纳税申报实务")),
+                  skills=("编制会计凭证", "编制财务报表", "纳税申报")),
+        Programme(id="p-car-service", title="汽车维修接待", description="培养汽车售后服务接待与维修业务人员。",
+                  modules=(Module("与客户沟通技巧"), Module("汽车维修业务接待"), Module("汽车保养常识")),
+                  skills=("与客户沟通", "维修工单填写")),
+    ]
+    matcher = Matcher(encoder=None)
+    matcher.index_programmes(programmes)
+    demand = Demand(id="d-cashier", title="出纳会计", duties=("编制会计凭证和财务报表", "办理纳税申报", "与客户沟通"))
+    unbounded = matcher.bundles(demand, margin=float("inf"))
+    assert unbounded[0].programme_ids == ("p-accounting", "p-car-service"), "the generic duty is coverable"
+    best = matcher.bundles(demand)[0]
+    assert best.programme_ids == ("p-accounting",)
+    assert best.missing == ("与客户沟通",)
 
 
 def test_programme_to_demands(e5_matcher: Matcher) -> None:
