@@ -210,6 +210,107 @@ def test_int8_vectors_keep_cosines() -> None:
         Int8Vectors(np.ones(3))
 
 
+def test_int8_vectors_built_in_blocks_match_one_pass() -> None:
+    from matching import vectors
+
+    x = unit_rows(vectors._BLOCK + 5, 8, seed=5).astype(np.float16)
+    v = vectors.Int8Vectors(x)
+    # The quantisation as it was written before it went block by block.
+    whole = np.asarray(x, dtype=np.float32)
+    scale = (np.abs(whole).max(axis=1) / 127.0).astype(np.float32)
+    np.testing.assert_array_equal(v.scale, scale)
+    np.testing.assert_array_equal(v.codes, np.rint(whole / scale[:, None]).astype(np.int8))
+
+
+@pytest.mark.parametrize("idx", [7, [3, 0, 3, 42], slice(5, 60, 3), np.array([59, 1]), np.arange(60) % 2 == 0])
+def test_int8_vectors_file_round_trip(tmp_path: Path, idx: object) -> None:
+    from matching.vectors import Int8Vectors
+
+    memory = Int8Vectors(unit_rows(60, 384, seed=6))
+    assert memory.resident_nbytes == memory.nbytes and not memory.mapped and memory.path is None
+    memory.save(tmp_path / "v.npy")
+    mapped = Int8Vectors.open(tmp_path / "v.npy")
+    assert isinstance(mapped.codes, np.memmap) and mapped.mapped and mapped.path == tmp_path / "v.npy"
+    assert mapped.shape == memory.shape and len(mapped) == 60
+    assert mapped.nbytes == memory.nbytes == 60 * 388 and mapped.resident_nbytes == 0
+    decoded = mapped[idx]
+    assert type(decoded) is np.ndarray and decoded.dtype == np.float32
+    np.testing.assert_array_equal(decoded, memory[idx])
+    q = unit_rows(1, 384, seed=7)[0]
+    np.testing.assert_array_equal(mapped.dot(q), memory.dot(q))
+    loaded = Int8Vectors.open(tmp_path / "v.npy", mmap=False)
+    assert not loaded.mapped and loaded.resident_nbytes == loaded.nbytes
+    np.testing.assert_array_equal(loaded[idx], memory[idx])
+    # Plain numpy reads the file without pickles.
+    records = np.load(tmp_path / "v.npy", allow_pickle=False)
+    np.testing.assert_array_equal(records["codes"], memory.codes)
+
+
+def test_int8_vectors_open_rejects_other_files(tmp_path: Path) -> None:
+    from matching.vectors import Int8Vectors
+
+    np.save(tmp_path / "floats.npy", np.zeros((3, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match="does not hold Int8Vectors"):
+        Int8Vectors.open(tmp_path / "floats.npy")
+    Int8Vectors(np.zeros((0, 4))).save(tmp_path / "empty.npy")
+    assert Int8Vectors.open(tmp_path / "empty.npy").shape == (0, 4)
+
+
+def test_open_shared_writes_once_reuses_and_removes_older_files(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from matching.vectors import Int8Vectors, open_shared
+
+    built: list[str] = []
+
+    def build(seed: int) -> Int8Vectors:
+        built.append(f"seed {seed}")
+        return Int8Vectors(unit_rows(20, 16, seed=seed))
+
+    folder = tmp_path / "units"
+    first = open_shared(folder, "aaa", lambda: build(1))
+    assert first.mapped and first.path == folder / "units-aaa.npy" and built == ["seed 1"]
+    inode = first.path.stat().st_ino
+    again = open_shared(folder, "aaa", lambda: build(99))
+    assert built == ["seed 1"] and again.path.stat().st_ino == inode
+    np.testing.assert_array_equal(again[:], first[:])
+
+    # A writer that died long ago left a temporary file; one writing now has a fresh one.
+    (folder / ".units-dead.tmp").write_bytes(b"x")
+    os.utime(folder / ".units-dead.tmp", (time.time() - 7200, time.time() - 7200))
+    (folder / ".units-busy.tmp").write_bytes(b"x")
+    (folder / "notes.txt").write_text("not ours")
+    before = first[:]
+    second = open_shared(folder, "bbb", lambda: build(2))
+    assert built == ["seed 1", "seed 2"] and second.mapped
+    assert sorted(p.name for p in folder.iterdir()) == [".units-busy.tmp", "notes.txt", "units-bbb.npy"]
+    # The earlier catalogue's file is gone from the directory, not from its mapping.
+    np.testing.assert_array_equal(first[:], before)
+    np.testing.assert_array_equal(second[:], Int8Vectors(unit_rows(20, 16, seed=2))[:])
+
+
+def test_open_shared_replaces_a_truncated_file(tmp_path: Path) -> None:
+    from matching.vectors import Int8Vectors, open_shared
+
+    good = Int8Vectors(unit_rows(30, 16, seed=3))
+    tmp_path.joinpath("units-ccc.npy").write_bytes(b"\x93NUMPY")
+    opened = open_shared(tmp_path, "ccc", lambda: good)
+    assert opened.mapped
+    np.testing.assert_array_equal(opened[:], good[:])
+
+
+def test_open_shared_keeps_vectors_in_memory_when_it_cannot_write(tmp_path: Path) -> None:
+    from matching.vectors import Int8Vectors, open_shared
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    good = Int8Vectors(unit_rows(5, 16, seed=4))
+    with pytest.warns(RuntimeWarning, match="stay in this process's memory"):
+        kept = open_shared(not_a_folder, "ddd", lambda: good)
+    assert kept is good and not kept.mapped
+
+
 # ---------------------------------------------------------------------------- evaluate command
 
 
