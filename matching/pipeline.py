@@ -3,17 +3,21 @@
 Typical use by the platform::
 
     matcher = Matcher(store=my_db_vector_store, encode_missing=False,
-                      standing={"inst-7": "suspended"})
+                      standing={"inst-7": "suspended"}, unit_vectors_dir="instance/unit-vectors")
     matcher.index_programmes(programmes)
     matches = matcher.match_demand(demand, k=10)
     bundles = matcher.bundles(demand)
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -35,7 +39,7 @@ from .lexical import BM25, tokenize
 from .ranking import PairwiseLinearRanker, load_ranker
 from .types import Bundle, Contribution, Coverage, Demand, Explanation, Match, Programme
 from .units import EVIDENCE_KINDS, demand_units, programme_units
-from .vectors import Int8Vectors
+from .vectors import Int8Vectors, open_shared
 
 __all__ = ["Matcher", "MissingVectors", "Priors"]
 
@@ -159,6 +163,14 @@ class Matcher:
         with the ranker.
     require_chinese : bool, default True
         Reject records without any Chinese character (almost always a wrong field or file).
+    unit_vectors_dir : str or path-like, optional
+        Keep the unit vectors (skills, modules, outcomes, certificates: about ten per
+        programme, read only for a query's candidates) in a file in this directory, opened
+        memory-mapped, instead of in this process's memory. The file is named by a hash of
+        the encoder name and the distinct unit texts, so processes indexing the same catalogue
+        share one file and its pages; files of earlier catalogues are removed when a new one
+        is written. Vectors are assumed to depend only on the encoder name and the text, as
+        the vector store's keys already assume. Ignored without an encoder.
     """
 
     def __init__(
@@ -173,6 +185,7 @@ class Matcher:
         retrieve_k: int = 100,
         coverage_threshold: float | None = None,
         require_chinese: bool = True,
+        unit_vectors_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if isinstance(encoder, str):
             if encoder != "default":
@@ -199,6 +212,7 @@ class Matcher:
         self.priors = priors or Priors()
         self.retrieve_k = retrieve_k
         self.require_chinese = require_chinese
+        self.unit_vectors_dir = Path(unit_vectors_dir) if unit_vectors_dir is not None else None
         self._index: ProgrammeIndex | None = None
         self._pos: dict[str, int] = {}
         self._demands: list[Demand] = []
@@ -298,7 +312,15 @@ class Matcher:
             # Units repeat across a catalogue (common modules, skills, certificates): keep one
             # vector per distinct text.
             distinct = list(dict.fromkeys(units.texts))
-            units.vectors = Int8Vectors(vecs[[row[t] for t in distinct]].reshape(-1, vecs.shape[1]))
+
+            def unit_vectors() -> Int8Vectors:
+                return Int8Vectors(vecs[[row[t] for t in distinct]].reshape(-1, vecs.shape[1]))
+
+            if self.unit_vectors_dir is not None:
+                name = _content_hash(self.encoder.name, vecs.shape[1], distinct)
+                units.vectors = open_shared(self.unit_vectors_dir, name, unit_vectors)
+            else:
+                units.vectors = unit_vectors()
             at = {t: i for i, t in enumerate(distinct)}
             units.vector_row = np.array([at[t] for t in units.texts], dtype=np.int32)
         fields = programme_field_texts(programmes)
@@ -709,6 +731,16 @@ class Matcher:
                 )
             )
         return out
+
+
+#: Part of every unit vector file's name: bump it when the vectors written for the same texts
+#: change (quantisation, what a unit text is encoded as), so stale files are never reused.
+_UNIT_FILE_VERSION = 1
+
+
+def _content_hash(encoder_name: str, dim: int, texts: Sequence[str]) -> str:
+    payload = json.dumps([_UNIT_FILE_VERSION, encoder_name, dim, list(texts)], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
 
 def _matvec(M: Int8Vectors | None, v: np.ndarray) -> np.ndarray:
