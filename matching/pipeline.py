@@ -29,6 +29,7 @@ from .features import (
     DemandQuery,
     PairDetail,
     ProgrammeIndex,
+    UnitTable,
     build_units,
     char_bigrams,
     pair_features,
@@ -294,35 +295,9 @@ class Matcher:
         self._check(programmes, Programme)
         all_units = [programme_units(p) for p in programmes]
         units = build_units(all_units, EVIDENCE_KINDS)
-        title_vecs = profile_vecs = None
-        if self.dense:
-            titles = [u[0][1] for u in all_units]
-            profiles = [u[1][1] if len(u) > 1 and u[1][0] == "profile" else u[0][1] for u in all_units]
-            # One encode call, so a cold start encodes in parallel and stores in few packs.
-            texts = list(dict.fromkeys(titles + profiles + units.texts))
-            vecs = self._encode(texts, "document")
-            row = {t: i for i, t in enumerate(texts)}
-            profile_rows = vecs[[row[t] for t in profiles]]
-            for i, u in enumerate(all_units):
-                if len(u) < 2 or u[1][0] != "profile":
-                    # No profile passage encoded: the centroid of all units stands in.
-                    profile_rows[i] = l2_normalise(vecs[[row[t] for _, t in u if t in row]].mean(axis=0))
-            title_vecs = Int8Vectors(vecs[[row[t] for t in titles]])
-            profile_vecs = Int8Vectors(profile_rows)
-            # Units repeat across a catalogue (common modules, skills, certificates): keep one
-            # vector per distinct text.
-            distinct = list(dict.fromkeys(units.texts))
-
-            def unit_vectors() -> Int8Vectors:
-                return Int8Vectors(vecs[[row[t] for t in distinct]].reshape(-1, vecs.shape[1]))
-
-            if self.unit_vectors_dir is not None:
-                name = _content_hash(self.encoder.name, vecs.shape[1], distinct)
-                units.vectors = open_shared(self.unit_vectors_dir, name, unit_vectors)
-            else:
-                units.vectors = unit_vectors()
-            at = {t: i for i, t in enumerate(distinct)}
-            units.vector_row = np.array([at[t] for t in units.texts], dtype=np.int32)
+        # In a method of its own so that the catalogue's float32 vectors are freed before the
+        # lexical indexes, which need the most memory, are built.
+        title_vecs, profile_vecs = self._index_vectors(all_units, units) if self.dense else (None, None)
         fields = programme_field_texts(programmes)
         tokens = {f: [tokenize(t) for t in texts] for f, texts in fields.items()}
         bm25_all = BM25().index(tokens=[sum((tokens[f][i] for f in fields), []) for i in range(len(programmes))])
@@ -335,6 +310,40 @@ class Matcher:
             self._index.sample_title = title_vecs[sample]
         self._pos = {p.id: i for i, p in enumerate(programmes)}
         self.set_standing(self.standing)
+
+    def _index_vectors(
+        self, all_units: list[list[tuple[str, str]]], units: UnitTable
+    ) -> tuple[Int8Vectors, Int8Vectors]:
+        """Encode (or look up) a catalogue's texts; return title and profile vectors and set the
+        unit vectors of ``units``."""
+        titles = [u[0][1] for u in all_units]
+        profiles = [u[1][1] if len(u) > 1 and u[1][0] == "profile" else u[0][1] for u in all_units]
+        # One encode call, so a cold start encodes in parallel and stores in few packs.
+        texts = list(dict.fromkeys(titles + profiles + units.texts))
+        vecs = self._encode(texts, "document")
+        row = {t: i for i, t in enumerate(texts)}
+        profile_rows = vecs[[row[t] for t in profiles]]
+        for i, u in enumerate(all_units):
+            if len(u) < 2 or u[1][0] != "profile":
+                # No profile passage encoded: the centroid of all units stands in.
+                profile_rows[i] = l2_normalise(vecs[[row[t] for _, t in u if t in row]].mean(axis=0))
+        title_vecs = Int8Vectors(vecs[[row[t] for t in titles]])
+        profile_vecs = Int8Vectors(profile_rows)
+        # Units repeat across a catalogue (common modules, skills, certificates): keep one
+        # vector per distinct text.
+        distinct = list(dict.fromkeys(units.texts))
+
+        def unit_vectors() -> Int8Vectors:
+            return Int8Vectors(vecs, rows=np.array([row[t] for t in distinct], dtype=np.int64))
+
+        if self.unit_vectors_dir is not None:
+            name = _content_hash(self.encoder.name, vecs.shape[1], distinct)
+            units.vectors = open_shared(self.unit_vectors_dir, name, unit_vectors)
+        else:
+            units.vectors = unit_vectors()
+        at = {t: i for i, t in enumerate(distinct)}
+        units.vector_row = np.array([at[t] for t in units.texts], dtype=np.int32)
+        return title_vecs, profile_vecs
 
     def set_standing(self, standing: Mapping[str, str]) -> None:
         """Replace institution standings (e.g. after a grading or a suspension) without re-indexing.

@@ -44,6 +44,8 @@ class Int8Vectors:
     ----------
     x : numpy.ndarray
         ``(n, dim)`` array of any float dtype.
+    rows : numpy.ndarray, optional
+        Integer indices: store ``x[rows]`` (in that order) without making that copy first.
 
     Attributes
     ----------
@@ -55,15 +57,17 @@ class Int8Vectors:
         The file the vectors were opened from (:meth:`open`), None when built in memory.
     """
 
-    def __init__(self, x: np.ndarray) -> None:
+    def __init__(self, x: np.ndarray, rows: np.ndarray | None = None) -> None:
         x = np.asarray(x)
         if x.ndim != 2:
             raise ValueError(f"expected a 2-d array, got shape {x.shape}")
-        self.scale = np.empty(len(x), dtype=np.float32)
-        self.codes = np.empty(x.shape, dtype=np.int8)
+        n = len(x) if rows is None else len(rows)
+        self.scale = np.empty(n, dtype=np.float32)
+        self.codes = np.empty((n, x.shape[1]), dtype=np.int8)
         # In blocks: the float32 temporaries of a whole catalogue's units would take gigabytes.
-        for s in range(0, len(x), _BLOCK):
-            block = np.asarray(x[s : s + _BLOCK], dtype=np.float32)
+        for s in range(0, n, _BLOCK):
+            block = x[s : s + _BLOCK] if rows is None else x[rows[s : s + _BLOCK]]
+            block = np.asarray(block, dtype=np.float32)
             peak = np.abs(block).max(axis=1) if block.size else np.zeros(len(block), dtype=np.float32)
             scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
             self.scale[s : s + _BLOCK] = scale

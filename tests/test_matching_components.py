@@ -39,6 +39,26 @@ def test_bm25_ranks_the_matching_document_first(tmp_path: Path) -> None:
     np.testing.assert_allclose(again.scores([tokenize("配电")]), bm.scores([tokenize("配电")]))
 
 
+def test_bm25_weights_follow_the_formula() -> None:
+    docs = [["b:电工", "w:电工", "b:电工"], [], ["b:焊工", "b:电工"]]
+    bm = BM25(k1=1.2, b=0.75).index(tokens=docs)
+    assert bm.vocabulary_ == {"b:电工": 0, "w:电工": 1, "b:焊工": 2}
+    lengths, avg = [3, 0, 2], 5 / 3
+    expected = np.zeros((3, 3), dtype=np.float32)
+    for i, doc in enumerate(docs):
+        for tok in set(doc):
+            tf, df = doc.count(tok), sum(tok in d for d in docs)
+            idf = math.log1p((3 - df + 0.5) / (df + 0.5))
+            expected[i, bm.vocabulary_[tok]] = idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * lengths[i] / avg))
+    np.testing.assert_allclose(bm.weights_.toarray(), expected, rtol=1e-6)
+
+
+def test_tokens_are_shared_strings() -> None:
+    # One object per distinct token, however often it occurs in a catalogue.
+    first, second = tokenize("养老护理员"), tokenize("养老护理员")
+    assert first == second and all(a is b for a, b in zip(first, second))
+
+
 def test_bm25_unknown_query_scores_zero() -> None:
     bm = BM25().index(["电工", "焊工"])
     assert bm.scores([tokenize("Forklift")]).max() == 0.0
@@ -86,6 +106,37 @@ def test_cached_encoder_encodes_each_text_once(tmp_path: Path) -> None:
     assert packs and all(p.parent.name.startswith("counting-8") for p in packs)
     with np.load(packs[0], allow_pickle=False) as z:
         assert z["vectors"].dtype == np.float16
+
+
+def test_l2_normalise_in_row_blocks_equals_one_pass() -> None:
+    from matching import encoders
+
+    x = np.random.default_rng(8).standard_normal((encoders._NORM_BLOCK + 7, 16)).astype(np.float16)
+    x[3] = 0
+    whole = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(whole, axis=-1, keepdims=True)
+    expected = np.divide(whole, norms, out=np.zeros_like(whole), where=norms > 0)
+    got = encoders.l2_normalise(x)
+    assert got.dtype == np.float32 and not got[3].any()
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(encoders.l2_normalise(x[5]), expected[5])
+
+
+def test_cached_encoder_stacks_rows_of_mixed_precision() -> None:
+    class Float32Store(MemoryVectorStore):
+        """Hands back float32 rows, as the platform's database store does."""
+
+        def get_many(self, ns: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+            return {k: v.astype(np.float32) for k, v in super().get_many(ns, keys).items()}
+
+    inner = CountingEncoder()
+    enc = CachedEncoder(inner, Float32Store())
+    first = enc.encode_documents(["电工"])  # fresh: float16 rows
+    both = enc.encode_documents(["电工", "焊工"])  # one stored float32 row, one fresh float16 row
+    assert both.dtype == np.float32 and inner.calls == [["电工"], ["焊工"]]
+    np.testing.assert_array_equal(both[0], first[0])
+    fresh = inner.encode_documents(["焊工"]).astype(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(both[1], fresh[0] / np.linalg.norm(fresh[0]))
 
 
 def test_memory_store_and_namespaces() -> None:
@@ -220,6 +271,11 @@ def test_int8_vectors_built_in_blocks_match_one_pass() -> None:
     scale = (np.abs(whole).max(axis=1) / 127.0).astype(np.float32)
     np.testing.assert_array_equal(v.scale, scale)
     np.testing.assert_array_equal(v.codes, np.rint(whole / scale[:, None]).astype(np.int8))
+    rows = np.random.default_rng(6).permutation(len(x))[: vectors._BLOCK + 2]
+    picked = vectors.Int8Vectors(x, rows=rows)
+    np.testing.assert_array_equal(picked.codes, v.codes[rows])
+    np.testing.assert_array_equal(picked.scale, v.scale[rows])
+    assert vectors.Int8Vectors(x, rows=np.zeros(0, dtype=np.int64)).shape == (0, 8)
 
 
 @pytest.mark.parametrize("idx", [7, [3, 0, 3, 42], slice(5, 60, 3), np.array([59, 1]), np.arange(60) % 2 == 0])
