@@ -7,6 +7,12 @@ are synthesised too (a random direction per text, pulled towards a per-trade cen
 similarities are structured as with a real encoder): the point is what the engine costs with
 vectors precomputed, which is how the platform runs it. Encoding cost is measured separately
 (``--encode``) with the real default encoder. Nothing here touches the benchmark data.
+
+Each programme carries 6 skill lines, 4 modules (the first 3 are encoded) and a certificate,
+combined from the word lists with conditions, topics, codes and issuers so that most unit texts
+are distinct, as in the development catalogue (about 10 distinct encoded units per programme).
+Unit vectors are kept memory-mapped in a temporary directory, as the platform keeps them
+(``--unit-vectors memory`` keeps them in the process instead).
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import json
 import os
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +35,7 @@ from matching.encoders import l2_normalise  # noqa: E402
 from matching.lexical import tokenize  # noqa: E402
 from matching.pipeline import Matcher  # noqa: E402
 from matching.types import Demand, Module, Programme  # noqa: E402
+from matching.units import demand_units, programme_units  # noqa: E402
 
 DIM = 384
 
@@ -62,8 +70,31 @@ MODES = ["线下", "线上", "混合"]
 DISTRICTS = ["朝阳区", "海淀区", "丰台区", "通州区", "大兴区", "西城区", "东城区", "昌平区"]
 
 
+SKILL_VERBS = ["能规范完成", "能独立开展", "熟练掌握", "能按标准进行", "能在指导下完成", "能正确实施", "能组织实施",
+               "能协助完成", "能熟练进行", "能安全完成", "能系统开展", "能准确完成"]
+STANDARDS = ["国家职业技能标准", "行业规范", "企业作业指导书", "安全操作规程", "质量管理体系", "岗位说明书", "技术规程",
+             "地方标准", "团体标准", "服务规范"]
+# Conditions a skill line adds to its skill, as curricula state them: 75 in all.
+CONDITIONS = (
+    [f"，{n}分钟内完成" for n in range(5, 121, 5)]
+    + [f"，合格率不低于{n}%" for n in range(80, 100)]
+    + [f"，符合{s}要求" for s in STANDARDS]
+    + [f"，能处理{n}类常见问题" for n in range(2, 13)]
+    + [f"，能指导{n}名新员工" for n in range(1, 11)]
+)
+MODULE_KINDS = ["", "实训", "理论与实践", "项目教学", "综合实训", "案例教学"]
+CERTIFICATE_KINDS = ["职业技能等级证书", "专项职业能力证书", "培训合格证书"]
+ISSUERS = [f"{a}{b}" for a in ("北京市", "朝阳区", "行业协会", "评价机构", "龙头企业") for b in
+           ("职业技能鉴定中心", "人力资源服务中心", "培训评价组织", "认证中心")]
+
+
 def synth_programmes(n: int, seed: int = 0) -> tuple[list[Programme], list[str]]:
-    """Programmes with varied titles, modules and skills drawn from the trade word lists."""
+    """Programmes whose titles, skills, modules and certificates combine the trade word lists.
+
+    Skill lines (verb, skill, two conditions), modules (code, name, kind, two topics, tasks) and
+    certificates (kind, trade, level, issuer, edition) are drawn from large enough spaces that
+    most are distinct, even at 100k programmes.
+    """
     rng = np.random.default_rng(seed)
     trades = list(TRADES)
     out, trade_of = [], []
@@ -71,17 +102,29 @@ def synth_programmes(n: int, seed: int = 0) -> tuple[list[Programme], list[str]]
         t = trades[i % len(trades)]
         mods, skills = TRADES[t]
         m = rng.choice(len(mods), 4, replace=False)
-        s = rng.choice(len(skills), 3, replace=False)
         level = LEVELS[rng.integers(len(LEVELS))]
+        skill_lines = tuple(
+            f"{SKILL_VERBS[rng.integers(len(SKILL_VERBS))]}{skills[rng.integers(len(skills))]}"
+            + "".join(CONDITIONS[c] for c in rng.choice(len(CONDITIONS), 2, replace=False))
+            for _ in range(6)
+        )
+        modules = []
+        for j in m:
+            a, b = rng.choice(len(skills), 2, replace=False)
+            kind = MODULE_KINDS[rng.integers(len(MODULE_KINDS))]
+            name = (f"模块{rng.integers(1, 9)}-{rng.integers(1, 7)} {mods[j]}{kind}"
+                    f"（{skills[a]}、{skills[b]}，{rng.integers(2, 13)}个任务）")
+            modules.append(Module(name, 8 + 4 * int(rng.integers(15))))
+        certificate = (f"{CERTIFICATE_KINDS[rng.integers(len(CERTIFICATE_KINDS))]}：{t}（{level}），"
+                       f"{ISSUERS[rng.integers(len(ISSUERS))]}颁发（{rng.integers(2015, 2027)}版）")
         out.append(
             Programme(
                 id=f"p{i:06d}",
                 title=f"{t}{level}培训班（第{i}期）",
                 description=f"面向{DISTRICTS[i % len(DISTRICTS)]}企业，培养掌握{mods[m[0]]}和{mods[m[1]]}的{t}从业人员。",
-                modules=tuple(Module(mods[j], 16 + 8 * int(rng.integers(4))) for j in m),
-                outcomes=(f"能独立完成{skills[s[0]]}", f"能规范开展{mods[m[2]]}"),
-                skills=tuple(skills[j] for j in s),
-                certificates=(f"职业技能等级证书：{t}（{level}）",),
+                modules=tuple(modules),
+                skills=skill_lines,
+                certificates=(certificate,),
                 level=level,
                 mode=MODES[rng.integers(3)],
                 district=DISTRICTS[rng.integers(len(DISTRICTS))],
@@ -129,17 +172,34 @@ class SynthEncoder:
     encode_documents = encode_queries
 
 
-def synth_store(matcher: Matcher, programmes: list[Programme], demands: list[Demand], seed: int = 2) -> MemoryVectorStore:
-    """Vectors for every text the matcher needs: a per-trade centroid plus per-text noise."""
+def synth_store(
+    matcher: Matcher,
+    programmes: list[Programme],
+    programme_trades: list[str],
+    demands: list[Demand],
+    demand_trades: list[str],
+    seed: int = 2,
+) -> MemoryVectorStore:
+    """Vectors for every text the matcher needs: its record's trade centroid plus per-text noise."""
     rng = np.random.default_rng(seed)
     centroids = l2_normalise(rng.standard_normal((len(TRADES), DIM)))
-    trade_names = list(TRADES)
+    trade_index = {t: j for j, t in enumerate(TRADES)}
+    trade_of_text = {
+        text: trade_index[t] for p, t in zip(programmes, programme_trades) for _, text in programme_units(p)
+    }
+    trade_of_text.update(
+        (text, trade_index[t]) for d, t in zip(demands, demand_trades) for _, text in demand_units(d)
+    )
     store = MemoryVectorStore()
     for ns, texts in matcher.required_texts(programmes, demands).items():
         keys = list(texts)
-        noise = rng.standard_normal((len(keys), DIM)).astype(np.float32)
-        trade = np.array([next((j for j, t in enumerate(trade_names) if t[:2] in texts[k]), 0) for k in keys])
-        store.put_many(ns, dict(zip(keys, l2_normalise(0.08 * noise + centroids[trade]).astype(np.float16))))
+        # In chunks: a million texts' float64 noise at once would take 3 GB.
+        for s in range(0, len(keys), 65536):
+            chunk = keys[s : s + 65536]
+            noise = rng.standard_normal((len(chunk), DIM)).astype(np.float32)
+            trade = np.array([trade_of_text.get(texts[k], 0) for k in chunk])
+            vecs = l2_normalise(0.08 * noise + centroids[trade]).astype(np.float16)
+            store.put_many(ns, dict(zip(chunk, vecs)))
     return store
 
 
@@ -148,24 +208,42 @@ def rss_mb() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def rss_file_mb() -> float:
+    """Resident pages of mapped files (the unit vector file's pages that queries touched)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("RssFile:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def vector_mb(matcher: Matcher) -> dict[str, float]:
+    """Vector bytes held in the process (retrieval vectors, in-memory unit vectors and the
+    unit-to-row map) and unit vector bytes in a mapped file."""
     idx = matcher._index
     assert idx is not None
-    resident = idx.title_vecs.nbytes + idx.profile_vecs.nbytes
-    units = idx.units.vectors.nbytes + idx.units.vector_row.nbytes
-    return {"retrieval_vectors_mb": round(resident / 2**20, 1), "unit_vectors_mb": round(units / 2**20, 1),
-            "units": int(len(idx.units.texts))}
+    units = idx.units.vectors
+    resident = (idx.title_vecs.resident_nbytes + idx.profile_vecs.resident_nbytes + units.resident_nbytes
+                + idx.units.vector_row.nbytes)
+    return {
+        "retrieval_vectors_mb": round((idx.title_vecs.nbytes + idx.profile_vecs.nbytes) / 2**20, 1),
+        "resident_vectors_mb": round(resident / 2**20, 1),
+        "mapped_unit_vectors_mb": round((units.nbytes - units.resident_nbytes) / 2**20, 1),
+        "unit_file_mb": round(units.path.stat().st_size / 2**20, 1) if units.path else 0.0,
+        "units": len(idx.units.texts),
+        "distinct_units": len(units),
+    }
 
 
-def bench_size(n: int, n_demands: int, repeats: int) -> dict[str, object]:
-    programmes, _ = synth_programmes(n)
-    demands, _ = synth_demands(n_demands)
+def bench_size(n: int, n_demands: int, repeats: int, unit_vectors_dir: str | None) -> dict[str, object]:
+    programmes, programme_trades = synth_programmes(n)
+    demands, demand_trades = synth_demands(n_demands)
     probe = Matcher(encoder=SynthEncoder(), ranker=None, store=MemoryVectorStore(), encode_missing=False)
-    store = synth_store(probe, programmes, demands)
-    matcher = Matcher(encoder=SynthEncoder(), store=store, encode_missing=False)
+    store = synth_store(probe, programmes, programme_trades, demands, demand_trades)
+    matcher = Matcher(encoder=SynthEncoder(), store=store, encode_missing=False, unit_vectors_dir=unit_vectors_dir)
     tokenize("预热")  # loads jieba's dictionary, which is not part of the index
     gc.collect()
-    rss0 = rss_mb()
+    rss0, file0 = rss_mb(), rss_file_mb()
     t = time.perf_counter()
     matcher.index_programmes(programmes)
     build_s = time.perf_counter() - t
@@ -181,6 +259,7 @@ def bench_size(n: int, n_demands: int, repeats: int) -> dict[str, object]:
             # CPU time is what the query costs on an idle core; wall time also counts waiting
             # for a core on a busy machine.
             cpu.append((time.process_time() - c) * 1000)
+    file_pages = rss_file_mb() - file0
     # Throughput: every demand against the whole catalogue, top 10 each, no explanations.
     t = time.perf_counter()
     for d in demands:
@@ -191,6 +270,7 @@ def bench_size(n: int, n_demands: int, repeats: int) -> dict[str, object]:
         "programmes": n,
         "index_build_s": round(build_s, 2),
         "index_rss_mb": round(rss1 - rss0, 1),
+        "mapped_pages_after_queries_mb": round(file_pages, 1),
         **vector_mb(matcher),
         "top10_explained_ms_p50": round(float(np.percentile(lat, 50)), 1),
         "top10_explained_ms_p95": round(float(np.percentile(lat, 95)), 1),
@@ -224,14 +304,18 @@ def main() -> None:
     ap.add_argument("--demands", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--encode", action="store_true", help="also time the real encoder on demand texts")
+    ap.add_argument("--unit-vectors", choices=("mapped", "memory"), default="mapped",
+                    help="unit vectors memory-mapped from a temporary directory (as the platform) or in memory")
     args = ap.parse_args()
     print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} cpus={os.cpu_count()} "
-          f"load={os.getloadavg()[0]:.1f} (synthesised vectors)", file=sys.stderr)
+          f"load={os.getloadavg()[0]:.1f} unit_vectors={args.unit_vectors} (synthesised vectors)", file=sys.stderr)
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
-        res = bench_size(n, args.demands, args.repeats)
+        with tempfile.TemporaryDirectory(prefix="matching-bench-") as tmp:
+            res = bench_size(n, args.demands, args.repeats, tmp if args.unit_vectors == "mapped" else None)
         print(json.dumps(res, ensure_ascii=False), flush=True)
         results.append(res)
+    print(f"load={os.getloadavg()[0]:.1f} at the end", file=sys.stderr)
     if args.encode:
         print(json.dumps(bench_encoder()), flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

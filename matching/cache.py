@@ -274,7 +274,9 @@ class CachedEncoder:
             found.update(new)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return l2_normalise(np.stack([np.asarray(found[k], dtype=np.float32) for k in keys]))
+        # Stacked as stored (float16 in most stores) and converted once: a float32 copy of each
+        # row first would double a large catalogue's peak memory. The values are the same.
+        return l2_normalise(np.stack([found[k] for k in keys]))
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Encode demand-side texts, from the store where possible.

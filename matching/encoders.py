@@ -53,6 +53,9 @@ class Encoder(Protocol):
         ...
 
 
+_NORM_BLOCK = 16384
+
+
 def l2_normalise(x: np.ndarray) -> np.ndarray:
     """Return ``x`` as float32 with rows scaled to unit length (zero rows stay zero).
 
@@ -66,9 +69,18 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     numpy.ndarray
         Float32 array of the same shape.
     """
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    x = np.asarray(x)
+    out = np.zeros(x.shape, dtype=np.float32)
+    # Row blocks: a float32 copy of a million stored float16 rows and the norm's temporary of
+    # squares would each take 1.5 GB. Each row's norm is reduced on its own, so the result is
+    # the same as in one pass.
+    rows = x.reshape(int(np.prod(x.shape[:-1])), x.shape[-1]) if x.ndim else x.reshape(1, 1)
+    flat = out.reshape(rows.shape)
+    for s in range(0, len(rows), _NORM_BLOCK):
+        block = np.asarray(rows[s : s + _NORM_BLOCK], dtype=np.float32)
+        norms = np.linalg.norm(block, axis=-1, keepdims=True)
+        np.divide(block, norms, out=flat[s : s + _NORM_BLOCK], where=norms > 0)
+    return out
 
 
 @lru_cache(maxsize=1)

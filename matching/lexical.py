@@ -12,6 +12,7 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from sys import intern
 
 import numpy as np
 from scipy import sparse
@@ -78,11 +79,14 @@ def tokenize(text: str) -> list[str]:
         Character bigrams (prefixed ``b:``), jieba words of two or more characters (``w:``),
         and lower-cased Latin words and numbers (``w:``); stop words removed.
     """
-    tokens = ["b:" + g for g in char_bigrams(text)]
+    # Interned: a catalogue repeats the same few hundred thousand tokens tens of millions of
+    # times, and one string object per occurrence made the index build's peak memory several
+    # times the size of the index.
+    tokens = [intern("b:" + g) for g in char_bigrams(text)]
     jieba = _get_jieba()
     for run in _CJK_RUN.findall(text):
-        tokens.extend("w:" + w for w in jieba.lcut(run) if len(w) > 1 and w not in STOPWORDS)
-    tokens.extend("w:" + w.lower() for w in _WORD.findall(text))
+        tokens.extend(intern("w:" + w) for w in jieba.lcut(run) if len(w) > 1 and w not in STOPWORDS)
+    tokens.extend(intern("w:" + w.lower()) for w in _WORD.findall(text))
     return tokens
 
 
@@ -126,15 +130,16 @@ class BM25:
                 raise ValueError("give texts or tokens")
             tokens = [tokenize(t) for t in texts]
         vocab: dict[str, int] = {}
-        rows: list[int] = []
-        cols: list[int] = []
-        for i, toks in enumerate(tokens):
-            for tok in toks:
-                rows.append(i)
-                cols.append(vocab.setdefault(tok, len(vocab)))
         n_docs = len(tokens)
+        # Straight into arrays: Python lists of a large catalogue's tens of millions of token
+        # occurrences took several gigabytes on the way.
+        lengths = np.fromiter((len(toks) for toks in tokens), dtype=np.int64, count=n_docs)
+        rows = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+        cols = np.fromiter(
+            (vocab.setdefault(tok, len(vocab)) for toks in tokens for tok in toks), dtype=np.int64, count=len(rows)
+        )
         tf = sparse.csr_matrix(
-            (np.ones(len(rows), dtype=np.float32), (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64))),
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)),
             shape=(n_docs, max(len(vocab), 1)),
         )
         tf.sum_duplicates()
@@ -190,6 +195,12 @@ class BM25:
         numpy.ndarray
             ``(n_queries, n_docs)`` float32.
         """
+        if len(queries) == 1:
+            # One query (every request): a dense 0/1 term vector makes this a single pass over
+            # the weights, several times faster than the sparse product's two passes and the
+            # sparse result; the sums are taken in the same order, so the scores are the same.
+            q = np.asarray(self.query_matrix(queries).todense(), dtype=np.float32).ravel()
+            return np.asarray(self.weights_ @ q, dtype=np.float32)[None, :]
         return np.asarray((self.weights_ @ self.query_matrix(queries)).T.todense(), dtype=np.float32)
 
     def scores_rows(self, tokens: Sequence[str], rows: np.ndarray) -> np.ndarray:

@@ -3,18 +3,22 @@
 Typical use by the platform::
 
     matcher = Matcher(store=my_db_vector_store, encode_missing=False,
-                      standing={"inst-7": "suspended"})
+                      standing={"inst-7": "suspended"}, unit_vectors_dir="instance/unit-vectors")
     matcher.index_programmes(programmes)
     matches = matcher.match_demand(demand, k=10)
     bundles = matcher.bundles(demand)
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +31,7 @@ from .features import (
     DemandQuery,
     PairDetail,
     ProgrammeIndex,
+    UnitTable,
     build_units,
     char_bigrams,
     pair_features,
@@ -38,7 +43,7 @@ from .lexical import BM25, tokenize
 from .ranking import PairwiseLinearRanker, load_ranker
 from .types import Bundle, Contribution, Coverage, Demand, Explanation, Match, Programme
 from .units import EVIDENCE_KINDS, demand_units, programme_units
-from .vectors import Int8Vectors
+from .vectors import Int8Vectors, open_shared
 
 __all__ = ["Matcher", "MissingVectors", "Priors"]
 
@@ -150,6 +155,14 @@ class Matcher:
         with the ranker.
     require_chinese : bool, default True
         Reject records without any Chinese character (almost always a wrong field or file).
+    unit_vectors_dir : str or path-like, optional
+        Keep the unit vectors (skills, modules, outcomes, certificates: about ten per
+        programme, read only for a query's candidates) in a file in this directory, opened
+        memory-mapped, instead of in this process's memory. The file is named by a hash of
+        the encoder name and the distinct unit texts, so processes indexing the same catalogue
+        share one file and its pages; files of earlier catalogues are removed when a new one
+        is written. Vectors are assumed to depend only on the encoder name and the text, as
+        the vector store's keys already assume. Ignored without an encoder.
     """
 
     def __init__(
@@ -164,6 +177,7 @@ class Matcher:
         retrieve_k: int = 100,
         coverage_threshold: float | None = None,
         require_chinese: bool = True,
+        unit_vectors_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if isinstance(encoder, str):
             if encoder != "default":
@@ -190,6 +204,7 @@ class Matcher:
         self.priors = priors or Priors()
         self.retrieve_k = retrieve_k
         self.require_chinese = require_chinese
+        self.unit_vectors_dir = Path(unit_vectors_dir) if unit_vectors_dir is not None else None
         self._index: ProgrammeIndex | None = None
         self._pos: dict[str, int] = {}
         self._demands: list[Demand] = []
@@ -271,27 +286,9 @@ class Matcher:
         self._check(programmes, Programme)
         all_units = [programme_units(p) for p in programmes]
         units = build_units(all_units, EVIDENCE_KINDS)
-        title_vecs = profile_vecs = None
-        if self.dense:
-            titles = [u[0][1] for u in all_units]
-            profiles = [u[1][1] if len(u) > 1 and u[1][0] == "profile" else u[0][1] for u in all_units]
-            # One encode call, so a cold start encodes in parallel and stores in few packs.
-            texts = list(dict.fromkeys(titles + profiles + units.texts))
-            vecs = self._encode(texts, "document")
-            row = {t: i for i, t in enumerate(texts)}
-            profile_rows = vecs[[row[t] for t in profiles]]
-            for i, u in enumerate(all_units):
-                if len(u) < 2 or u[1][0] != "profile":
-                    # No profile passage encoded: the centroid of all units stands in.
-                    profile_rows[i] = l2_normalise(vecs[[row[t] for _, t in u if t in row]].mean(axis=0))
-            title_vecs = Int8Vectors(vecs[[row[t] for t in titles]])
-            profile_vecs = Int8Vectors(profile_rows)
-            # Units repeat across a catalogue (common modules, skills, certificates): keep one
-            # vector per distinct text.
-            distinct = list(dict.fromkeys(units.texts))
-            units.vectors = Int8Vectors(vecs[[row[t] for t in distinct]].reshape(-1, vecs.shape[1]))
-            at = {t: i for i, t in enumerate(distinct)}
-            units.vector_row = np.array([at[t] for t in units.texts], dtype=np.int32)
+        # In a method of its own so that the catalogue's float32 vectors are freed before the
+        # lexical indexes, which need the most memory, are built.
+        title_vecs, profile_vecs = self._index_vectors(all_units, units) if self.dense else (None, None)
         fields = programme_field_texts(programmes)
         tokens = {f: [tokenize(t) for t in texts] for f, texts in fields.items()}
         bm25_all = BM25().index(tokens=[sum((tokens[f][i] for f in fields), []) for i in range(len(programmes))])
@@ -307,6 +304,40 @@ class Matcher:
             self._index.sample_title = title_vecs[sample]
         self._pos = {p.id: i for i, p in enumerate(programmes)}
         self.set_standing(self.standing)
+
+    def _index_vectors(
+        self, all_units: list[list[tuple[str, str]]], units: UnitTable
+    ) -> tuple[Int8Vectors, Int8Vectors]:
+        """Encode (or look up) a catalogue's texts; return title and profile vectors and set the
+        unit vectors of ``units``."""
+        titles = [u[0][1] for u in all_units]
+        profiles = [u[1][1] if len(u) > 1 and u[1][0] == "profile" else u[0][1] for u in all_units]
+        # One encode call, so a cold start encodes in parallel and stores in few packs.
+        texts = list(dict.fromkeys(titles + profiles + units.texts))
+        vecs = self._encode(texts, "document")
+        row = {t: i for i, t in enumerate(texts)}
+        profile_rows = vecs[[row[t] for t in profiles]]
+        for i, u in enumerate(all_units):
+            if len(u) < 2 or u[1][0] != "profile":
+                # No profile passage encoded: the centroid of all units stands in.
+                profile_rows[i] = l2_normalise(vecs[[row[t] for _, t in u if t in row]].mean(axis=0))
+        title_vecs = Int8Vectors(vecs[[row[t] for t in titles]])
+        profile_vecs = Int8Vectors(profile_rows)
+        # Units repeat across a catalogue (common modules, skills, certificates): keep one
+        # vector per distinct text.
+        distinct = list(dict.fromkeys(units.texts))
+
+        def unit_vectors() -> Int8Vectors:
+            return Int8Vectors(vecs, rows=np.array([row[t] for t in distinct], dtype=np.int64))
+
+        if self.unit_vectors_dir is not None:
+            name = _content_hash(self.encoder.name, vecs.shape[1], distinct)
+            units.vectors = open_shared(self.unit_vectors_dir, name, unit_vectors)
+        else:
+            units.vectors = unit_vectors()
+        at = {t: i for i, t in enumerate(distinct)}
+        units.vector_row = np.array([at[t] for t in units.texts], dtype=np.int32)
+        return title_vecs, profile_vecs
 
     def set_standing(self, standing: Mapping[str, str]) -> None:
         """Replace institution standings (e.g. after a grading or a suspension) without re-indexing.
@@ -720,6 +751,16 @@ class Matcher:
                 )
             )
         return out
+
+
+#: Part of every unit vector file's name: bump it when the vectors written for the same texts
+#: change (quantisation, what a unit text is encoded as), so stale files are never reused.
+_UNIT_FILE_VERSION = 1
+
+
+def _content_hash(encoder_name: str, dim: int, texts: Sequence[str]) -> str:
+    payload = json.dumps([_UNIT_FILE_VERSION, encoder_name, dim, list(texts)], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
 
 def _matvec(M: Int8Vectors | None, v: np.ndarray) -> np.ndarray:

@@ -83,6 +83,8 @@ def app(request, database_uri: str, instance_dir: Path) -> Iterator[Flask]:
             "SQLALCHEMY_DATABASE_URI": database_uri,
             "SERVER_NAME": "chanjiao.test",
             "MATCHING_ENCODER": marker.args[0] if marker else "lexical",
+            # Not the repository's instance/ folder, which create_app would default to.
+            "MATCHING_UNIT_VECTOR_DIR": str(instance_dir / "unit-vectors"),
         }
     )
     with app.app_context():

@@ -60,6 +60,13 @@ def test_create_app_reads_prefixed_environment(monkeypatch, tmp_path):
     assert app.config["PAGE_SIZE"] == 7
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'chanjiao.db'}"
     assert app.config["SECRET_KEY"] == (tmp_path / "secret_key").read_text().strip()
+    assert app.config["MATCHING_UNIT_VECTOR_DIR"] == str(tmp_path / "unit-vectors")
+
+
+def test_unit_vector_folder_can_be_configured(monkeypatch, tmp_path):
+    monkeypatch.setenv("CHANJIAO_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("CHANJIAO_MATCHING_UNIT_VECTOR_DIR", str(tmp_path / "elsewhere"))
+    assert create_app({"SECRET_KEY": "x"}).config["MATCHING_UNIT_VECTOR_DIR"] == str(tmp_path / "elsewhere")
 
 
 def test_database_url_uses_psycopg3(monkeypatch, tmp_path):

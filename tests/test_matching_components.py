@@ -39,6 +39,35 @@ def test_bm25_ranks_the_matching_document_first(tmp_path: Path) -> None:
     np.testing.assert_allclose(again.scores([tokenize("配电")]), bm.scores([tokenize("配电")]))
 
 
+def test_bm25_weights_follow_the_formula() -> None:
+    docs = [["b:电工", "w:电工", "b:电工"], [], ["b:焊工", "b:电工"]]
+    bm = BM25(k1=1.2, b=0.75).index(tokens=docs)
+    assert bm.vocabulary_ == {"b:电工": 0, "w:电工": 1, "b:焊工": 2}
+    lengths, avg = [3, 0, 2], 5 / 3
+    expected = np.zeros((3, 3), dtype=np.float32)
+    for i, doc in enumerate(docs):
+        for tok in set(doc):
+            tf, df = doc.count(tok), sum(tok in d for d in docs)
+            idf = math.log1p((3 - df + 0.5) / (df + 0.5))
+            expected[i, bm.vocabulary_[tok]] = idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * lengths[i] / avg))
+    np.testing.assert_allclose(bm.weights_.toarray(), expected, rtol=1e-6)
+
+
+def test_bm25_one_query_scores_as_in_a_batch() -> None:
+    docs = [" ".join(f"养老护理{i % 7}级 电工{i % 3} 焊接" for _ in range(i % 5 + 1)) for i in range(300)]
+    bm = BM25().index(docs)
+    one, other = tokenize("养老护理 电工 焊接"), tokenize("电工")
+    single = bm.scores([one])
+    assert single.shape == (1, 300) and single.dtype == np.float32 and single.max() > 0
+    np.testing.assert_array_equal(single[0], bm.scores([one, other])[0])  # the same sums, bit for bit
+
+
+def test_tokens_are_shared_strings() -> None:
+    # One object per distinct token, however often it occurs in a catalogue.
+    first, second = tokenize("养老护理员"), tokenize("养老护理员")
+    assert first == second and all(a is b for a, b in zip(first, second))
+
+
 def test_bm25_unknown_query_scores_zero() -> None:
     bm = BM25().index(["电工", "焊工"])
     assert bm.scores([tokenize("Forklift")]).max() == 0.0
@@ -86,6 +115,37 @@ def test_cached_encoder_encodes_each_text_once(tmp_path: Path) -> None:
     assert packs and all(p.parent.name.startswith("counting-8") for p in packs)
     with np.load(packs[0], allow_pickle=False) as z:
         assert z["vectors"].dtype == np.float16
+
+
+def test_l2_normalise_in_row_blocks_equals_one_pass() -> None:
+    from matching import encoders
+
+    x = np.random.default_rng(8).standard_normal((encoders._NORM_BLOCK + 7, 16)).astype(np.float16)
+    x[3] = 0
+    whole = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(whole, axis=-1, keepdims=True)
+    expected = np.divide(whole, norms, out=np.zeros_like(whole), where=norms > 0)
+    got = encoders.l2_normalise(x)
+    assert got.dtype == np.float32 and not got[3].any()
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(encoders.l2_normalise(x[5]), expected[5])
+
+
+def test_cached_encoder_stacks_rows_of_mixed_precision() -> None:
+    class Float32Store(MemoryVectorStore):
+        """Hands back float32 rows, as the platform's database store does."""
+
+        def get_many(self, ns: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+            return {k: v.astype(np.float32) for k, v in super().get_many(ns, keys).items()}
+
+    inner = CountingEncoder()
+    enc = CachedEncoder(inner, Float32Store())
+    first = enc.encode_documents(["电工"])  # fresh: float16 rows
+    both = enc.encode_documents(["电工", "焊工"])  # one stored float32 row, one fresh float16 row
+    assert both.dtype == np.float32 and inner.calls == [["电工"], ["焊工"]]
+    np.testing.assert_array_equal(both[0], first[0])
+    fresh = inner.encode_documents(["焊工"]).astype(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(both[1], fresh[0] / np.linalg.norm(fresh[0]))
 
 
 def test_memory_store_and_namespaces() -> None:
@@ -203,11 +263,119 @@ def test_int8_vectors_keep_cosines() -> None:
     assert v.shape == (50, 384) and v.nbytes == 50 * 384 + 50 * 4 and len(v) == 50
     q = unit_rows(1, 384, seed=4)[0]
     np.testing.assert_allclose(v.dot(q), x @ q, atol=3e-3)
+    big = Int8Vectors(unit_rows(1300, 384, seed=5))  # several blocks, the last one partial
+    np.testing.assert_allclose(big.dot(q), big[:] @ q, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(v[[3, 7]], x[[3, 7]], atol=3e-3)
     np.testing.assert_allclose(v[5], x[5], atol=3e-3)
     assert Int8Vectors(np.zeros((2, 4))).dot(np.ones(4)).tolist() == [0.0, 0.0]
     with pytest.raises(ValueError, match="2-d"):
         Int8Vectors(np.ones(3))
+
+
+def test_int8_vectors_built_in_blocks_match_one_pass() -> None:
+    from matching import vectors
+
+    x = unit_rows(vectors._BLOCK + 5, 8, seed=5).astype(np.float16)
+    v = vectors.Int8Vectors(x)
+    # The quantisation as it was written before it went block by block.
+    whole = np.asarray(x, dtype=np.float32)
+    scale = (np.abs(whole).max(axis=1) / 127.0).astype(np.float32)
+    np.testing.assert_array_equal(v.scale, scale)
+    np.testing.assert_array_equal(v.codes, np.rint(whole / scale[:, None]).astype(np.int8))
+    rows = np.random.default_rng(6).permutation(len(x))[: vectors._BLOCK + 2]
+    picked = vectors.Int8Vectors(x, rows=rows)
+    np.testing.assert_array_equal(picked.codes, v.codes[rows])
+    np.testing.assert_array_equal(picked.scale, v.scale[rows])
+    assert vectors.Int8Vectors(x, rows=np.zeros(0, dtype=np.int64)).shape == (0, 8)
+
+
+@pytest.mark.parametrize("idx", [7, [3, 0, 3, 42], slice(5, 60, 3), np.array([59, 1]), np.arange(60) % 2 == 0])
+def test_int8_vectors_file_round_trip(tmp_path: Path, idx: object) -> None:
+    from matching.vectors import Int8Vectors
+
+    memory = Int8Vectors(unit_rows(60, 384, seed=6))
+    assert memory.resident_nbytes == memory.nbytes and not memory.mapped and memory.path is None
+    memory.save(tmp_path / "v.npy")
+    mapped = Int8Vectors.open(tmp_path / "v.npy")
+    assert isinstance(mapped.codes, np.memmap) and mapped.mapped and mapped.path == tmp_path / "v.npy"
+    assert mapped.shape == memory.shape and len(mapped) == 60
+    assert mapped.nbytes == memory.nbytes == 60 * 388 and mapped.resident_nbytes == 0
+    decoded = mapped[idx]
+    assert type(decoded) is np.ndarray and decoded.dtype == np.float32
+    np.testing.assert_array_equal(decoded, memory[idx])
+    q = unit_rows(1, 384, seed=7)[0]
+    np.testing.assert_array_equal(mapped.dot(q), memory.dot(q))
+    loaded = Int8Vectors.open(tmp_path / "v.npy", mmap=False)
+    assert not loaded.mapped and loaded.resident_nbytes == loaded.nbytes
+    np.testing.assert_array_equal(loaded[idx], memory[idx])
+    # Plain numpy reads the file without pickles.
+    records = np.load(tmp_path / "v.npy", allow_pickle=False)
+    np.testing.assert_array_equal(records["codes"], memory.codes)
+
+
+def test_int8_vectors_open_rejects_other_files(tmp_path: Path) -> None:
+    from matching.vectors import Int8Vectors
+
+    np.save(tmp_path / "floats.npy", np.zeros((3, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match="does not hold Int8Vectors"):
+        Int8Vectors.open(tmp_path / "floats.npy")
+    Int8Vectors(np.zeros((0, 4))).save(tmp_path / "empty.npy")
+    assert Int8Vectors.open(tmp_path / "empty.npy").shape == (0, 4)
+
+
+def test_open_shared_writes_once_reuses_and_removes_older_files(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from matching.vectors import Int8Vectors, open_shared
+
+    built: list[str] = []
+
+    def build(seed: int) -> Int8Vectors:
+        built.append(f"seed {seed}")
+        return Int8Vectors(unit_rows(20, 16, seed=seed))
+
+    folder = tmp_path / "units"
+    first = open_shared(folder, "aaa", lambda: build(1))
+    assert first.mapped and first.path == folder / "units-aaa.npy" and built == ["seed 1"]
+    inode = first.path.stat().st_ino
+    again = open_shared(folder, "aaa", lambda: build(99))
+    assert built == ["seed 1"] and again.path.stat().st_ino == inode
+    np.testing.assert_array_equal(again[:], first[:])
+
+    # A writer that died long ago left a temporary file; one writing now has a fresh one.
+    (folder / ".units-dead.tmp").write_bytes(b"x")
+    os.utime(folder / ".units-dead.tmp", (time.time() - 7200, time.time() - 7200))
+    (folder / ".units-busy.tmp").write_bytes(b"x")
+    (folder / "notes.txt").write_text("not ours")
+    before = first[:]
+    second = open_shared(folder, "bbb", lambda: build(2))
+    assert built == ["seed 1", "seed 2"] and second.mapped
+    assert sorted(p.name for p in folder.iterdir()) == [".units-busy.tmp", "notes.txt", "units-bbb.npy"]
+    # The earlier catalogue's file is gone from the directory, not from its mapping.
+    np.testing.assert_array_equal(first[:], before)
+    np.testing.assert_array_equal(second[:], Int8Vectors(unit_rows(20, 16, seed=2))[:])
+
+
+def test_open_shared_replaces_a_truncated_file(tmp_path: Path) -> None:
+    from matching.vectors import Int8Vectors, open_shared
+
+    good = Int8Vectors(unit_rows(30, 16, seed=3))
+    tmp_path.joinpath("units-ccc.npy").write_bytes(b"\x93NUMPY")
+    opened = open_shared(tmp_path, "ccc", lambda: good)
+    assert opened.mapped
+    np.testing.assert_array_equal(opened[:], good[:])
+
+
+def test_open_shared_keeps_vectors_in_memory_when_it_cannot_write(tmp_path: Path) -> None:
+    from matching.vectors import Int8Vectors, open_shared
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    good = Int8Vectors(unit_rows(5, 16, seed=4))
+    with pytest.warns(RuntimeWarning, match="stay in this process's memory"):
+        kept = open_shared(not_a_folder, "ddd", lambda: good)
+    assert kept is good and not kept.mapped
 
 
 # ---------------------------------------------------------------------------- evaluate command

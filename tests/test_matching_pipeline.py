@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,6 +202,56 @@ def test_precomputed_vectors_without_encoding(e5_matcher: Matcher, e5_cached: Ca
     with pytest.raises(MissingVectors) as info:
         worker.match_demand(new)
     assert "焊接钢结构" in next(iter(info.value.missing.values())).values()
+
+
+def _mapped_matcher(e5_matcher: Matcher, folder: Path, programmes: list[Programme] = PROGRAMMES) -> Matcher:
+    m = Matcher(encoder=e5_matcher.encoder, store=e5_matcher._vectors.cached.store, standing=STANDING,
+                unit_vectors_dir=folder)
+    m.index_programmes(programmes)
+    return m
+
+
+def test_mapped_unit_vectors_give_the_same_matches(e5_matcher: Matcher, tmp_path: Path) -> None:
+    mapped = _mapped_matcher(e5_matcher, tmp_path / "units")
+    mapped.index_demands(DEMANDS)
+    units = mapped._index.units.vectors
+    assert units.mapped and units.resident_nbytes == 0 and units.path.parent == tmp_path / "units"
+    assert not e5_matcher._index.units.vectors.mapped
+    for d in DEMANDS:
+        # Ids, scores, ranks and every explanation, exactly.
+        assert mapped.match_demand(d, k=len(PROGRAMMES)) == e5_matcher.match_demand(d, k=len(PROGRAMMES))
+        assert mapped.bundles(d) == e5_matcher.bundles(d)
+    assert mapped.match_programme("p-care", k=3) == e5_matcher.match_programme("p-care", k=3)
+
+
+def test_matchers_on_one_catalogue_share_one_unit_vector_file(e5_matcher: Matcher, tmp_path: Path) -> None:
+    first = _mapped_matcher(e5_matcher, tmp_path)
+    path = first._index.units.vectors.path
+    inode = path.stat().st_ino
+    second = _mapped_matcher(e5_matcher, tmp_path)
+    assert second._index.units.vectors.path == path and path.stat().st_ino == inode  # reused, not rewritten
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    # Another catalogue (here: fewer programmes) has other unit texts, so another file.
+    third = _mapped_matcher(e5_matcher, tmp_path, PROGRAMMES[:4])
+    assert third._index.units.vectors.path != path
+
+
+def test_new_catalogue_removes_the_old_unit_vector_file(e5_matcher: Matcher, tmp_path: Path) -> None:
+    old = _mapped_matcher(e5_matcher, tmp_path, PROGRAMMES[:5])
+    old_path = old._index.units.vectors.path
+    before = old.match_demand(DEMAND["d-chef"], k=5)
+    new = _mapped_matcher(e5_matcher, tmp_path)
+    new_path = new._index.units.vectors.path
+    assert [p.name for p in tmp_path.iterdir()] == [new_path.name] and not old_path.exists()
+    # A matcher still on the old catalogue keeps reading its unlinked, still mapped file.
+    old._dscores.clear()
+    assert old.match_demand(DEMAND["d-chef"], k=5) == before
+
+
+def test_lexical_matcher_writes_no_unit_vectors(tmp_path: Path) -> None:
+    m = Matcher(encoder=None, unit_vectors_dir=tmp_path / "units")
+    m.index_programmes(PROGRAMMES)
+    assert m._index.units.vectors is None and not (tmp_path / "units").exists()
 
 
 def test_lexical_matcher_without_encoder() -> None:

@@ -1,6 +1,8 @@
 """The platform's use of the matching engine, with the real e5 encoder and the real database."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 
@@ -93,6 +95,27 @@ def test_recommendations_rank_the_relevant_programme_first_and_explain_it(app, c
 def test_programme_sees_the_demands_it_fits(app, catalogue):
     matches = matchmaking.recommend_demands(catalogue["care"], k=3)
     assert [m.demand.id for m in matches] == [catalogue["demand"].id]
+
+
+def test_live_catalogue_maps_unit_vectors_from_the_configured_folder(app, catalogue):
+    folder = Path(app.config["MATCHING_UNIT_VECTOR_DIR"])
+    units = matchmaking.live_catalogue().matcher._index.units.vectors
+    assert units.mapped and units.resident_nbytes == 0
+    assert units.path.parent == folder and units.path.exists()
+    assert [p.name for p in folder.glob("units-*.npy")] == [units.path.name]
+    # An empty setting keeps them in each worker's memory.
+    app.config["MATCHING_UNIT_VECTOR_DIR"] = ""
+    in_memory = matchmaking._build(matchmaking._signature()).matcher._index.units.vectors
+    assert not in_memory.mapped and in_memory.shape == units.shape
+
+
+def test_lexical_catalogue_writes_no_unit_vectors(app, catalogue):
+    app.config["MATCHING_ENCODER"] = "lexical"
+    folder = Path(app.config["MATCHING_UNIT_VECTOR_DIR"])
+    before = set(folder.glob("*")) if folder.exists() else set()
+    catalogue_ = matchmaking._build(matchmaking._signature())
+    assert catalogue_.matcher._index.units.vectors is None and catalogue_.matcher.unit_vectors_dir is None
+    assert (set(folder.glob("*")) if folder.exists() else set()) == before
 
 
 def test_live_catalogue_follows_edits_and_suspensions_without_restart(app, catalogue, make):

