@@ -34,8 +34,8 @@ from .models import Demand, Organisation, Programme, RankerVersion, TextVector
 log = logging.getLogger(__name__)
 
 # The engine reads levels, modes and certificates as Chinese words (its level prior knows
-# 五级…一级 and 初级/中级/高级, and 职称 marks the professional track); codes are mapped here rather than through the UI's labels,
-# which change with the visitor's language.
+# 五级…一级 and 初级/中级/高级, and 职称 marks the professional track); codes are mapped here
+# rather than through the UI's labels, which change with the visitor's language.
 LEVEL_WORDS = {
     "L5": "五级/初级工", "L4": "四级/中级工", "L3": "三级/高级工", "L2": "二级/技师", "L1": "一级",
     "T_JUNIOR": "初级职称", "T_INTERMEDIATE": "中级职称", "T_SENIOR": "高级职称",
