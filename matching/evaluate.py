@@ -16,6 +16,7 @@ import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -252,8 +253,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         from sklearn.model_selection import GroupKFold
 
         groups = [group_of(d.id) for d in demands]
-        for train, test in GroupKFold(n_splits=args.cv).split(np.zeros(len(demands)), groups=groups):
-            model = fit(train)
+        folds = list(GroupKFold(n_splits=args.cv).split(np.zeros(len(demands)), groups=groups))
+        # The folds are independent and their fits spend most of the time in numpy and scipy,
+        # which release the GIL: one thread per encoding worker.
+        with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
+            models = list(pool.map(fit, [train for train, _ in folds]))
+        for model, (_, test) in zip(models, folds, strict=True):
             for i in test:
                 d, cand, X, _ = feats[i]
                 run[d] = ranked(cand, model.predict(X))
