@@ -156,7 +156,7 @@ class Matcher:
     require_chinese : bool, default True
         Reject records without any Chinese character (almost always a wrong field or file).
     unit_vectors_dir : str or path-like, optional
-        Keep the unit vectors (skills, modules, outcomes, certificates: about ten per
+        Keep the unit vectors (skills, modules, outcomes, certificates: about six per
         programme, read only for a query's candidates) in a file in this directory, opened
         memory-mapped, instead of in this process's memory. The file is named by a hash of
         the encoder name and the distinct unit texts, so processes indexing the same catalogue

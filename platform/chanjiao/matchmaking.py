@@ -328,7 +328,7 @@ def _build(signature: tuple) -> _Catalogue:
     demands = [d for d in demands if id(d) not in missing]
     if not programmes:
         return _Catalogue(signature, None)
-    # Unit vectors (about ten per programme) are read only for a query's candidates: one
+    # Unit vectors (about six per programme) are read only for a query's candidates: one
     # mapped file shared by every worker instead of a copy in each (lexical mode has none).
     unit_dir = current_app.config.get("MATCHING_UNIT_VECTOR_DIR") if enc is not None else None
     matcher = engine.Matcher(
