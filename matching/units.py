@@ -7,9 +7,10 @@ duty or requirement. The same units are the evidence shown in explanations.
 """
 from __future__ import annotations
 
+from .conditions import is_non_training_condition
 from .types import Demand, Programme
 
-__all__ = ["PROFILE_CHARS", "demand_units", "programme_units"]
+__all__ = ["PROFILE_CHARS", "demand_conditions", "demand_units", "programme_units"]
 
 #: Characters of a programme's profile unit (its title and the start of its description, which
 #: says what the programme trains for) and of a demand's description unit. Profiles were the
@@ -96,10 +97,25 @@ def demand_units(d: Demand) -> list[tuple[str, str]]:
         Kinds: ``title``, ``description`` (if any), then ``duty``, ``requirement``, ``skill``.
         A demand's profile vector is the normalised mean of all its unit vectors: postings are
         short, and one long passage would cost as much to encode as all units together.
+        Conditions that training cannot supply (:func:`demand_conditions`) are left out: they
+        are no training need, and "能适应倒班" would pull the profile towards nothing taught.
     """
     title = d.title if not d.occupation or d.occupation in d.title else f"{d.title}（{d.occupation}）"
     units = [("title", title)]
-    if d.description:
+    if d.description.strip():
         units.append(("description", d.description[:PROFILE_CHARS]))
-    units += list(d.requirement_items())
+    units += [(k, t) for k, t in d.requirement_items() if not _is_condition(k, t)]
     return units
+
+
+def _is_condition(kind: str, text: str) -> bool:
+    # Only 任职要求 lines state conditions on the person; duties (岗位职责) describe the work, and
+    # the recogniser, written for requirement lines, misreads clinical or care duties
+    # ("采集病史，检查患者") as health conditions: 99 of 3,896 occupation duties on the
+    # development split, every one wrongly.
+    return kind == "requirement" and is_non_training_condition(text)
+
+
+def demand_conditions(d: Demand) -> list[str]:
+    """The requirements (任职要求) of a demand that training cannot supply, in order."""
+    return [t for k, t in d.requirement_items() if _is_condition(k, t)]

@@ -9,14 +9,17 @@ import pytest
 
 from matching import encoders as encoders_module
 from matching.cache import CachedEncoder, MemoryVectorStore
+from matching.calibration import ProbabilityCalibrator
 from matching.encoders import SentenceTransformerEncoder, default_encoder
 from matching.errors import InputError, MatchingError
 from matching.pipeline import Matcher, MissingVectors, Priors
+from matching.ranking import MODEL_DIR
 from matching.types import Demand, Module, Programme
 from matching.units import skill_phrase
 
 # The encoder fixtures (e5_encoder, e5_store, e5_cached, e5_matcher, minilm_encoder) are
 # registered from tests/matching_fixtures.py by conftest's pytest_plugins.
+
 from .matching_fixtures import DEMANDS, EXPECTED_BEST, PROGRAMMES, STANDING
 
 pytestmark = pytest.mark.slow
@@ -109,8 +112,19 @@ def test_explanation_links_requirements_to_evidence(e5_matcher: Matcher) -> None
     assert chef.explanation.coverage < ex.coverage
 
 
-def test_bundle_combines_programmes_when_none_covers_everything(e5_matcher: Matcher) -> None:
+def _offering_everything(dense: bool) -> ProbabilityCalibrator:
+    # The shipped calibrator with a tau that every pair reaches: bundle mechanics on catalogues
+    # of a handful of programmes, whose probabilities are low (tests/test_calibration.py).
+    cal = ProbabilityCalibrator.load(MODEL_DIR / ("dense" if dense else "lexical"))
+    cal.min_probability = 0.0
+    return cal
+
+
+def test_bundle_combines_programmes_when_none_covers_everything(e5_encoder: object, e5_store: object) -> None:
     demand = DEMAND["d-care-and-baby"]
+    e5_matcher = Matcher(encoder=e5_encoder, store=e5_store, standing=STANDING,  # type: ignore[arg-type]
+                         calibrator=_offering_everything(dense=True))
+    e5_matcher.index_programmes(PROGRAMMES)
     bundles = e5_matcher.bundles(demand)
     assert bundles, "some programme covers some requirement"
     best = bundles[0]
@@ -144,7 +158,7 @@ def test_bundle_leaves_out_an_off_topic_programme_that_covers_a_generic_duty() -
                   modules=(Module("与客户沟通技巧"), Module("汽车维修业务接待"), Module("汽车保养常识")),
                   skills=("与客户沟通", "维修工单填写")),
     ]
-    matcher = Matcher(encoder=None)
+    matcher = Matcher(encoder=None, calibrator=_offering_everything(dense=False))
     matcher.index_programmes(programmes)
     demand = Demand(id="d-cashier", title="出纳会计", duties=("编制会计凭证和财务报表", "办理纳税申报", "与客户沟通"))
     unbounded = matcher.bundles(demand, margin=float("inf"))
