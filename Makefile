@@ -55,7 +55,7 @@ bench: install-test
 # Matching quality on the development split (shared/ beside this repository; never copied in).
 VOCMATCH ?= ../shared/data/vocmatch
 eval: install-test
-	$(PY) -m matching.evaluate $(VOCMATCH) --cv 5
+	$(PY) -m matching.evaluate $(VOCMATCH) --cv 5 --abstention
 
 lint: install-test
 	$(PY) -m compileall -q platform matching tests

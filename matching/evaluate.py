@@ -11,7 +11,10 @@ as the product ranks them: by calibrated probability, then ranker score.
 
 ``--abstention`` adds calibration and abstention figures (see :func:`abstention_figures`):
 ``tau``, ``ece``, ``ece_programme``, ``brier``, ``abstain_auroc``, ``abstain_kept`` and
-``abstain_caught``; with ``--cv`` out of fold, otherwise marked ``"in_sample": true``. Inside
+``abstain_caught``; with ``--cv`` out of fold, otherwise marked ``"in_sample": true``. With
+``--cv`` on a catalogue of at least 300 programmes it also reports ``ece_small_catalogue``: the
+ECE on random catalogues of 150 programmes, re-indexed, for demands with a judged programme
+in them (the platform's catalogue is that small). Inside
 each outer fold the calibrator is fitted on out-of-fold ranker scores of that fold's training
 demands (the other outer folds serve as its inner folds), so no demand's probability comes
 from a model that saw it.
@@ -234,6 +237,50 @@ def abstention_figures(
     }
 
 
+#: Size of the random sub-catalogues on which calibration is also measured: the platform's
+#: catalogue is a few hundred programmes, not the benchmark's thousand.
+SMALL_CATALOGUE = 150
+
+
+def small_catalogue_ece(
+    matcher: Matcher,
+    programmes: Sequence[object],
+    demands: Sequence[object],
+    qrels: Mapping[str, Mapping[str, int]],
+    fitted: Mapping[tuple[int, ...], PairwiseLinearRanker],
+    fold_of: np.ndarray,
+    calibrators: Mapping[int, ProbabilityCalibrator],
+    seeds: Sequence[int] = (0, 1),
+) -> float:
+    """ECE of the shown pairs on random catalogues of :data:`SMALL_CATALOGUE` programmes.
+
+    Each sub-catalogue is indexed anew (its BM25 statistics, normalisation sample and
+    candidate lists are its own); every demand with a judged programme in it is ranked with
+    the ranker and calibrator of its own outer fold, so the figure is out of fold.
+    """
+    pooled: tuple[list[float], list[float]] = ([], [])
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        keep = set(rng.choice(len(programmes), SMALL_CATALOGUE, replace=False).tolist())
+        sub = [p for i, p in enumerate(programmes) if i in keep]
+        m = Matcher(encoder=matcher.encoder, ranker=matcher.ranker, store=matcher._vectors.cached.store
+                    if matcher._vectors is not None else None, calibrator=matcher.calibrator)
+        m.index_programmes(sub)
+        ids = [p.id for p in sub]
+        for i, d in enumerate(demands):
+            judged = qrels[d.id]
+            if not judged.keys() & set(ids):
+                continue
+            cand, X, _, _ = m.candidate_features(d)
+            f = int(fold_of[i])
+            s = fitted[(f,)].predict(X)
+            p = calibrators[f].probabilities(s)
+            top = product_order(p, s)[:SHOWN]
+            pooled[0].extend(p[top])
+            pooled[1].extend(float(judged.get(ids[c], 0) >= 1) for c in cand[top])
+    return round(expected_calibration_error(*pooled), 4)
+
+
 def choose_tau(with_best: np.ndarray, without_best: np.ndarray, kept: float = 0.92) -> float:
     """The highest threshold on a 0.01 grid that keeps at least ``kept`` of the demands whose
     relevant programmes are in the pool: every step above it catches more of those whose are
@@ -370,6 +417,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     probs: list[np.ndarray] = [np.zeros(0)] * n
     best_without = np.zeros(n)
     calibrator_in_sample = False
+    fold_calibrators: dict[int, ProbabilityCalibrator] = {}
     if args.cv is not None:
         from sklearn.model_selection import GroupKFold
 
@@ -396,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
             else:
                 calibrator_in_sample = True
                 Z, yc = calibration_rows(train, lambda i, outer=outer: outer)
-            calibrator = new_calibrator(Z, yc)
+            calibrator = fold_calibrators[f] = new_calibrator(Z, yc)
             for i in folds[f]:
                 scores[i] = outer.predict(feats[i][2])
                 probs[i] = calibrator.probabilities(scores[i])
@@ -420,10 +468,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
 
     tau = shipped_calibrator.min_probability
     if args.save_model is not None:
-        tau = choose_tau(best_with, best_without)
+        levels = {k: v for k, v in shipped_calibrator.thresholds().items() if k != "partial"}
+        # tau is the lowest level's lower bound, so it stays below the next level's.
+        tau = min(choose_tau(best_with, best_without), round(levels["good"] - 0.05, 2))
         model = fit(range(n))
         Z, yc = calibration_rows(range(n), lambda i: fitted[(int(fold_of[i]),)])
-        levels = {k: v for k, v in shipped_calibrator.thresholds().items() if k != "partial"}
         calibrator = ProbabilityCalibrator(min_probability=tau, level_thresholds=levels).fit(Z, yc)
         pos, neg = [], []
         for (_, _, _, detail), y in zip(feats, y_of, strict=True):
@@ -469,6 +518,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
             shown_programme[0].extend(r[0] for r in rows)
             shown_programme[1].extend(r[2] for r in rows)
         result.update(abstention_figures(best_with, best_without, tau, shown, shown_programme))
+        if args.cv is not None and len(programmes) >= 2 * SMALL_CATALOGUE:
+            small = small_catalogue_ece(matcher, programmes, demands, qrels, fitted, fold_of, fold_calibrators)
+            result["ece_small_catalogue"] = small
         if args.cv is None:
             result["in_sample"] = True
         if calibrator_in_sample:

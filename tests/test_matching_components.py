@@ -423,3 +423,66 @@ def test_evaluate_reports_malformed_files(tmp_path: Path) -> None:
         fh.write("d-chef p-cook 2\n")
     with pytest.raises(InputError, match=r"qrels.txt line 8: expected 4 fields"):
         main([str(folder), "--encoder", "lexical"])
+
+
+ABSTENTION_KEYS = {"tau", "ece", "ece_programme", "brier", "abstain_auroc", "abstain_kept", "abstain_caught"}
+
+
+@pytest.mark.parametrize("extra", [[], ["--cv", "3"]])
+def test_evaluate_abstention_adds_calibration_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str]
+) -> None:
+    from matching.calibration import ProbabilityCalibrator
+    from matching.evaluate import main
+    from matching.ranking import MODEL_DIR
+
+    folder = _write_dataset(tmp_path)
+    result = main([str(folder), "--encoder", "lexical", "--abstention", *extra])
+    parsed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert parsed == result
+    assert ABSTENTION_KEYS <= set(parsed)
+    # tau is the shipped model's, never tuned by the evaluator.
+    assert parsed["tau"] == ProbabilityCalibrator.load(MODEL_DIR / "lexical").min_probability
+    assert parsed.get("in_sample") is (True if not extra else None)
+    for key in ABSTENTION_KEYS - {"tau"}:
+        assert 0.0 <= parsed[key] <= 1.0, key
+
+
+def test_evaluate_abstention_needs_judgements(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from matching.evaluate import main
+
+    folder = _write_dataset(tmp_path)
+    (folder / "qrels.txt").write_text("", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(folder), "--encoder", "lexical", "--abstention"])
+    assert exit_info.value.code == 2
+    assert "needs judgements" in capsys.readouterr().err
+    (folder / "qrels.txt").unlink()
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(folder), "--encoder", "lexical", "--abstention"])
+    assert exit_info.value.code == 2
+
+
+def test_evaluate_abstention_needs_three_folds(tmp_path: Path) -> None:
+    from matching.evaluate import main
+
+    folder = _write_dataset(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(folder), "--encoder", "lexical", "--abstention", "--cv", "2"])
+    assert exit_info.value.code == 2
+
+
+def test_save_model_writes_ranker_and_calibrator(tmp_path: Path) -> None:
+    from matching.calibration import ProbabilityCalibrator
+    from matching.evaluate import main
+    from matching.ranking import PairwiseLinearRanker
+
+    (tmp_path / "data").mkdir()
+    folder = _write_dataset(tmp_path / "data")
+    out = tmp_path / "model"
+    result = main([str(folder), "--encoder", "lexical", "--cv", "3", "--save-model", str(out)])
+    ranker = PairwiseLinearRanker.load(out)
+    calibrator = ProbabilityCalibrator.load(out)
+    assert ranker.meta_["trained_on"] == "data" and calibrator.meta_["folds"] == 3
+    # The stored tau is the one the evaluator chose and reported for this model.
+    assert calibrator.min_probability == result["tau"]
