@@ -518,6 +518,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
             shown_programme[0].extend(r[0] for r in rows)
             shown_programme[1].extend(r[2] for r in rows)
         result.update(abstention_figures(best_with, best_without, tau, shown, shown_programme))
+        # How often a judged demand's best match has each level (the last: none reaches tau).
+        bounds = [*shipped_calibrator.thresholds().values()][:-1] + [tau]
+        codes = np.searchsorted(-np.array(bounds), -best_with, side="right")
+        result["best_level_shares"] = [round(float((codes == k).mean()), 4) for k in range(len(bounds) + 1)]
         if args.cv is not None and len(programmes) >= 2 * SMALL_CATALOGUE:
             small = small_catalogue_ece(matcher, programmes, demands, qrels, fitted, fold_of, fold_calibrators)
             result["ece_small_catalogue"] = small

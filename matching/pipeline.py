@@ -659,14 +659,15 @@ class Matcher:
 
     def _match(self, r: _RankedList, j: int, rank: int, explain: bool) -> Match:
         idx = self._require_index()
-        p = float(r.probabilities[j])
+        # The level is read from the rounded number that is shown, so the two always agree.
+        p = round(float(r.probabilities[j]), 4)
         return Match(
             demand_id=r.query.demand.id,
             programme_id=idx.programmes[r.cand[j]].id,
             score=float(r.scores[j]),
             rank=rank,
             explanation=self._explain(r.query, j, r.X[j], r.detail, r.notes[j]) if explain else None,
-            probability=round(p, 4),
+            probability=p,
             level=self.calibrator.level(p),
         )
 

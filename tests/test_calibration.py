@@ -188,6 +188,17 @@ def test_matches_carry_probability_and_level_in_both_directions() -> None:
             assert by_pair[(x.demand_id, x.programme_id)] == x.probability
 
 
+def test_level_is_read_from_the_shown_probability() -> None:
+    # 0.49996 would show as 0.5 (4 decimals): it must then have the level of 0.5, not none.
+    m = Matcher(encoder=None)
+    m.index_programmes(PROGRAMMES)
+    tau = m.min_probability
+    for d in DEMANDS:
+        for x in m.match_demand(d, k=20):
+            assert x.probability == round(x.probability, 4)
+            assert (x.level is not None) == (x.probability >= tau)
+
+
 def test_bundles_take_only_offered_programmes() -> None:
     m = Matcher(encoder=None)
     m.index_programmes(PROGRAMMES)

@@ -444,6 +444,7 @@ def test_evaluate_abstention_adds_calibration_figures(
     # tau is the shipped model's, never tuned by the evaluator.
     assert parsed["tau"] == ProbabilityCalibrator.load(MODEL_DIR / "lexical").min_probability
     assert parsed.get("in_sample") is (True if not extra else None)
+    assert len(parsed["best_level_shares"]) == 4 and sum(parsed["best_level_shares"]) == pytest.approx(1.0, abs=1e-3)
     for key in ABSTENTION_KEYS - {"tau"}:
         assert 0.0 <= parsed[key] <= 1.0, key
 
