@@ -511,6 +511,8 @@ def test_demand_matches_are_ranked_and_explained(client, market):
     assert matches[0]["programme"]["institution"]["name"] == market["institution"].name
     assert "contact_phone" not in str(matches)  # contact details only after an accepted request
     assert matches[0]["covered"] or matches[0]["gaps"]
+    # Ranked by probability; within one demand's list that is also the ranker's order.
+    assert all(m["probability"] >= n["probability"] for m, n in itertools.pairwise(matches))
     assert all(m["score"] >= n["score"] for m, n in itertools.pairwise(matches))
 
 
@@ -532,16 +534,241 @@ def test_a_draft_programme_has_no_matches(client, world):
     assert response.status_code == 200 and response.get_json()["matches"] == []
 
 
-@pytest.mark.parametrize("k", ["0", "51", "-1", "ten", "1e3", "", " 5"])
-def test_k_out_of_range_is_422(client, world, k):
-    url = f"/api/v1/demands/{world['demand'].id}/matches?k={k}"
-    response = client.get(url, headers=bearer(world["hr_token"]))
+@pytest.mark.parametrize("k", ["0", "51", "-1", "ten", "x", "1e3", "1.5", "", " 5", "５"])
+@pytest.mark.parametrize("side", ["demands", "programmes"])
+def test_k_out_of_range_is_422_with_the_range(client, world, k, side):
+    posting, secret = (world["demand"], world["hr_token"]) if side == "demands" else (
+        world["programme"], world["trainer_token"])
+    url = f"/api/v1/{side}/{posting.id}/matches?k={k}"
+    response = client.get(url, headers=bearer(secret))
     if k == "":
         assert response.status_code == 200  # empty means the default
+        assert response.get_json()["k"] == 10
         return
     error = assert_error(response, 422, "validation_error")
     assert set(error["fields"]) == {"k"}
+    assert error["fields"]["k"] == "请输入 1 到 50 之间的整数。"
     assert_documented(response, "GET", url)
+    english = client.get(url, headers=bearer(secret, **{"Accept-Language": "en"})).get_json()["error"]
+    assert "1" in english["fields"]["k"] and "50" in english["fields"]["k"]
+
+
+@pytest.mark.parametrize("k", ["1", "50"])
+def test_k_at_the_bounds_is_accepted(client, market, k):
+    url = f"/api/v1/demands/{market['demand'].id}/matches?k={k}"
+    response = client.get(url, headers=bearer(market["hr_token"]))
+    assert response.status_code == 200
+    assert_documented(response, "GET", url)
+    body = response.get_json()
+    assert body["k"] == int(k) and len(body["matches"]) <= int(k)
+
+
+# --------------------------------------------------------------------------- probabilities and levels
+
+
+def _levels_agree(body: dict) -> None:
+    tau, bounds = body["min_probability"], body["level_thresholds"]
+    assert bounds["partial"] == tau and bounds["high"] > bounds["good"] > tau
+    for match in body["matches"]:
+        p, level = match["probability"], match["level"]
+        assert isinstance(p, float) and 0.0 <= p <= 1.0 and round(p, 4) == p
+        assert (level is None) == (p < tau), match
+        if level is not None:
+            expected = next(name for name in ("high", "good", "partial") if p >= bounds[name])
+            assert level == expected, (p, level, bounds)
+
+
+@pytest.fixture
+def crowd(make, market):
+    """Enough unrelated programmes and demands that some candidates fall below tau."""
+    other = make.org("institution")
+    for n, (title, module) in enumerate([("西式面点师培训", "面包烘焙"), ("插花艺术入门", "花材养护"),
+                                         ("茶艺师培训", "冲泡技艺"), ("网络直播带货", "直播脚本")]):
+        make.programme(other, title=title, description=f"{module}课程", modules=[{"name": module, "hours": 20}],
+                       outcomes=[f"掌握{module}"], certificate_name=f"{title}证书", total_hours=20)
+    enterprise = make.org("enterprise")
+    for title in ("酒店面点师", "花店店员", "茶馆服务员"):
+        make.demand(enterprise, status="open", title=title, occupation=title, description="",
+                    duties=[f"{title}日常工作"], requirements=[])
+    return market
+
+
+def test_matches_carry_probability_level_and_tau(client, crowd):
+    from chanjiao import matchmaking
+
+    for url, secret in ((f"/api/v1/demands/{crowd['demand'].id}/matches?k=50", crowd["hr_token"]),
+                        (f"/api/v1/programmes/{crowd['programme'].id}/matches?k=50", crowd["trainer_token"])):
+        response = client.get(url, headers=bearer(secret))
+        assert response.status_code == 200, response.get_json()
+        assert_documented(response, "GET", url)
+        body = response.get_json()
+        assert body["min_probability"] == matchmaking.min_probability()
+        assert body["level_thresholds"] == matchmaking.level_thresholds()
+        _levels_agree(body)
+        assert all("conditions" in m and isinstance(m["conditions"], list) for m in body["matches"])
+        assert all(r["status"] in ("covered", "partial", "uncovered")
+                   for m in body["matches"] for r in m["covered"] + m["gaps"])
+    # The EV demand's list reaches unrelated programmes below tau: returned, with no level.
+    body = client.get(f"/api/v1/demands/{crowd['demand'].id}/matches?k=50", headers=bearer(crowd["hr_token"])).get_json()
+    assert body["matches"][0]["level"] is not None
+    assert any(m["level"] is None for m in body["matches"])
+    assert [m["level"] is None for m in body["matches"]] == sorted(m["level"] is None for m in body["matches"])
+
+
+def test_a_pair_has_the_same_probability_from_both_sides(client, crowd):
+    demand_side = client.get(f"/api/v1/demands/{crowd['demand'].id}/matches?k=50",
+                             headers=bearer(crowd["hr_token"])).get_json()["matches"]
+    programme_side = client.get(f"/api/v1/programmes/{crowd['programme'].id}/matches?k=50",
+                                headers=bearer(crowd["trainer_token"])).get_json()["matches"]
+    from_demand = next(m for m in demand_side if m["programme"]["id"] == crowd["programme"].id)
+    from_programme = next(m for m in programme_side if m["demand"]["id"] == crowd["demand"].id)
+    for name in ("probability", "level", "score"):
+        assert from_demand[name] == from_programme[name]
+
+
+def test_conditions_are_listed_and_not_counted_as_gaps(client, market, make):
+    demand = make.demand(market["enterprise"], status="open", title="新能源汽车维修技师",
+                         requirements=["持有低压电工作业证", "年龄 45 周岁以下", "3 年以上汽修工作经验"])
+    url = f"/api/v1/demands/{demand.id}/matches?k=3"
+    response = client.get(url, headers=bearer(market["hr_token"]))
+    assert response.status_code == 200
+    assert_documented(response, "GET", url)
+    match = response.get_json()["matches"][0]
+    requirement_texts = {r["text"] for r in match["covered"] + match["gaps"]}
+    assert match["conditions"], match
+    assert not set(match["conditions"]) & requirement_texts
+
+
+# --------------------------------------------------------------------------- sparse postings
+
+
+def test_title_only_demand_and_programme_are_created_published_and_matched(client, market, app):
+    from chanjiao.postings import services
+
+    headers_hr, headers_trainer = bearer(market["hr_token"]), bearer(market["trainer_token"])
+    response = client.post("/api/v1/demands", json={"title": "养老护理员", "district": "常营地区", "skill_level": "L4"},
+                           headers=headers_hr)
+    assert response.status_code == 201, response.get_json()
+    demand = response.get_json()
+    assert (demand["duties"], demand["requirements"], demand["skills"]) == ([], [], [])
+    response = client.post("/api/v1/programmes", json={"title": "养老护理员培训", "district": "双井街道", "total_hours": 40},
+                           headers=headers_trainer)
+    assert response.status_code == 201, response.get_json()
+    programme = response.get_json()
+    # The API has no publish endpoint: publish as the site's buttons do.
+    services.publish_demand(market["hr"], demand["id"])
+    services.publish_programme(market["trainer"], programme["id"])
+    db.session.commit()
+
+    url = f"/api/v1/demands/{demand['id']}/matches"
+    response = client.get(url, headers=headers_hr)
+    assert response.status_code == 200, response.get_json()
+    assert_documented(response, "GET", url)
+    body = response.get_json()
+    _levels_agree(body)
+    assert body["matches"], body
+    assert all(m["coverage"] is None and m["covered"] == [] and m["gaps"] == [] for m in body["matches"])
+    assert programme["id"] in {m["programme"]["id"] for m in body["matches"]}
+
+    url = f"/api/v1/programmes/{programme['id']}/matches"
+    response = client.get(url, headers=headers_trainer)
+    assert response.status_code == 200, response.get_json()
+    assert_documented(response, "GET", url)
+    _levels_agree(response.get_json())
+    assert demand["id"] in {m["demand"]["id"] for m in response.get_json()["matches"]}
+
+
+BLANK_DEMAND = {
+    "title": "养老护理员", "district": "常营地区", "skill_level": "L4", "occupation": "   ", "description": " \n\t ",
+    "duties": ["", "  ", "\u3000"], "requirements": [" "], "skills": ["  ", ""], "location": "  ",
+}
+BLANK_PROGRAMME = {
+    "title": "养老护理员培训", "district": "双井街道", "total_hours": 40, "description": "   ", "outcomes": ["", " "],
+    "skills": [" "], "location": " ", "schedule": "\t", "certificate_kind": "none", "certificate_name": "  ",
+}
+
+
+def test_blank_optional_fields_are_accepted_as_empty_and_matched(client, market):
+    from chanjiao.postings import services
+
+    response = client.post("/api/v1/demands", json=BLANK_DEMAND, headers=bearer(market["hr_token"]))
+    assert response.status_code == 201, response.get_json()
+    created = response.get_json()
+    assert (created["occupation"], created["description"], created["duties"], created["requirements"],
+            created["skills"], created["location"]) == ("", "", [], [], [], "")
+    response = client.post("/api/v1/programmes", json=BLANK_PROGRAMME, headers=bearer(market["trainer_token"]))
+    assert response.status_code == 201, response.get_json()
+    programme = response.get_json()
+    assert (programme["description"], programme["outcomes"], programme["skills"]) == ("", [], [])
+    services.publish_demand(market["hr"], created["id"])
+    services.publish_programme(market["trainer"], programme["id"])
+    db.session.commit()
+    for url, secret in ((f"/api/v1/demands/{created['id']}/matches", market["hr_token"]),
+                        (f"/api/v1/programmes/{programme['id']}/matches", market["trainer_token"])):
+        response = client.get(url, headers=bearer(secret))
+        assert response.status_code == 200, response.get_json()
+        assert_documented(response, "GET", url)
+    # Blanking every optional field of a published demand by a patch is accepted and matched too.
+    url = f"/api/v1/demands/{market['demand'].id}"
+    patch = {name: BLANK_DEMAND[name] for name in ("occupation", "description", "duties", "requirements", "skills")}
+    response = client.patch(url, json=patch, headers=bearer(market["hr_token"]))
+    assert response.status_code == 200, response.get_json()
+    response = client.get(url + "/matches", headers=bearer(market["hr_token"]))
+    assert response.status_code == 200 and all(m["coverage"] is None for m in response.get_json()["matches"])
+
+
+@pytest.mark.parametrize("title", ["", " ", "\u3000\t\n"])
+@pytest.mark.parametrize("side", ["demands", "programmes"])
+def test_blank_titles_are_422_on_create_and_patch(client, world, title, side):
+    body, posting, secret = (
+        (BLANK_DEMAND, world["demand"], world["hr_token"]) if side == "demands"
+        else (BLANK_PROGRAMME, world["programme"], world["trainer_token"])
+    )
+    before = snapshot()
+    response = client.post(f"/api/v1/{side}", json={**body, "title": title}, headers=bearer(secret))
+    error = assert_error(response, 422, "validation_error")
+    assert error["fields"] == {"title": "此项为必填项。"}
+    assert_documented(response, "POST", f"/api/v1/{side}")
+    url = f"/api/v1/{side}/{posting.id}"
+    response = client.patch(url, json={"title": title}, headers=bearer(secret))
+    error = assert_error(response, 422, "validation_error")
+    assert error["fields"] == {"title": "此项为必填项。"}
+    assert_documented(response, "PATCH", url)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "patch, field, message",
+    [
+        ({"modules": [{"name": "  ", "hours": 8}]}, "modules", "第 1 个模块名称为空或过长。"),
+        ({"certificate_kind": "skill_level", "certificate_name": " \t"}, "certificate_name", "请填写证书名称。"),
+    ],
+)
+def test_blank_parts_that_a_programme_needs_are_a_clear_422(client, world, patch, field, message):
+    # A module needs its name, and a certificate its name: blank ones are refused, not dropped.
+    url = f"/api/v1/programmes/{world['programme'].id}"
+    response = client.patch(url, json=patch, headers=bearer(world["trainer_token"]))
+    error = assert_error(response, 422, "validation_error")
+    assert error["fields"] == {field: message}
+    assert_documented(response, "PATCH", url)
+
+
+@pytest.mark.parametrize(
+    "title", ["！！！", "x", "Welder", "123", "护", "🙂", "<b>焊工</b>"],
+)
+def test_odd_titles_still_match(client, market, title):
+    from chanjiao.postings import services
+
+    response = client.post("/api/v1/demands", json={"title": title, "district": "常营地区", "skill_level": "L4"},
+                           headers=bearer(market["hr_token"]))
+    assert response.status_code == 201, response.get_json()
+    services.publish_demand(market["hr"], response.get_json()["id"])
+    db.session.commit()
+    url = f"/api/v1/demands/{response.get_json()['id']}/matches"
+    response = client.get(url, headers=bearer(market["hr_token"]))
+    assert response.status_code == 200, response.get_json()
+    assert_documented(response, "GET", url)
+    _levels_agree(response.get_json())
 
 
 # --------------------------------------------------------------------------- errors
@@ -594,3 +821,28 @@ def test_the_site_language_cookie_does_not_change_api_messages(client, world):
 def test_openapi_document_needs_no_token(client):
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200 and response.get_json()["openapi"].startswith("3.1")
+
+
+def test_openapi_documents_probability_level_and_tau(client):
+    served = client.get("/api/v1/openapi.json").get_json()
+    schemas = served["components"]["schemas"]
+    for name, partner in (("ProgrammeMatch", "programme"), ("DemandMatch", "demand")):
+        match = schemas[name]
+        assert {"probability", "level", "score", "coverage", "conditions", partner} <= set(match["required"])
+        props = match["properties"]
+        assert (props["probability"]["minimum"], props["probability"]["maximum"]) == (0, 1)
+        assert "calibrated probability" in props["probability"]["description"].lower()
+        assert "both sides" in props["probability"]["description"]
+        assert props["level"]["enum"] == ["high", "good", "partial", None]
+        assert "min_probability" in props["level"]["description"]
+        assert "only within one" in props["score"]["description"]
+        assert props["coverage"]["type"] == ["number", "null"]
+        assert "training" in props["conditions"]["description"]
+    for name in ("ProgrammeMatches", "DemandMatches"):
+        answer = schemas[name]
+        assert {"min_probability", "level_thresholds", "matches"} <= set(answer["required"])
+        assert "below `min_probability`" in answer["description"]
+    operation = served["paths"]["/demands/{demand_id}/matches"]["get"]
+    assert "level` null" in operation["description"]
+    assert "1 to 50" in served["components"]["parameters"]["k"]["description"]
+    assert schemas["Requirement"]["properties"]["status"]["enum"] == ["covered", "partial", "uncovered"]

@@ -88,17 +88,88 @@ def test_refresh_updates_suggested_but_never_changes_staff_decisions(app, world,
     assert services.labelled_pairs() == [(world["demand"].id, world["programme"].id, 0)]
 
 
+def _tau() -> float:
+    from chanjiao import matchmaking
+
+    return matchmaking.min_probability()
+
+
+def test_refresh_never_suggests_a_pair_below_tau(app, world):
+    from chanjiao import matchmaking
+
+    ranked = matchmaking.recommend_programmes(world["demand"], k=5)
+    below = [r for r in ranked if not r.offered]
+    # The real lexical matcher ranks the cooking course for the EV demand, below tau.
+    assert below and {r.programme.id for r in below} == {world["other"].id}
+    assert all(r.probability < _tau() for r in below)
+    services.refresh_suggestions(per_demand=5)
+    db.session.commit()
+    rows = list(db.session.scalars(select(Pairing)))
+    assert {p.programme_id for p in rows} == {world["programme"].id}
+    for row in rows:
+        assert row.explanation["probability"] >= _tau() and row.explanation["level"] is not None
+        assert set(row.explanation) >= {"probability", "level", "score", "conditions", "coverage"}
+
+
+def test_refresh_withdraws_suggestions_no_longer_offered_but_keeps_staff_ones(app, world, make):
+    staff_user = make.user(None, role="staff")
+    third = make.programme(world["institution"], title="插花艺术入门", description="花材养护与花束制作。",
+                           modules=[{"name": "花材养护", "hours": 20}], outcomes=["完成花束"],
+                           certificate_name="插花员（五级）", total_hours=20)
+    fourth = make.programme(world["institution"], title="茶艺师培训", description="茶叶冲泡。",
+                            modules=[{"name": "冲泡技艺", "hours": 20}], outcomes=["完成茶艺表演"],
+                            certificate_name="茶艺师（五级）", total_hours=20)
+    # Suggested by an earlier model, before probabilities: the engine no longer offers it.
+    stale = pairing(world["demand"], world["other"], score=9.0, explanation={"score": 9.0})
+    # Staff put this one in curation themselves; it stays whatever the engine thinks.
+    added = services.create_pairing(staff_user, world["demand"].id, third.id)
+    decided = pairing(world["demand"], fourth, status="rejected", decision_reason="不合适")
+    fifth = make.programme(world["institution"], title="西式面点师培训", description="面包烘焙。",
+                           modules=[{"name": "面包烘焙", "hours": 20}], outcomes=["完成面包"],
+                           certificate_name="西式面点师（五级）", total_hours=20)
+    wanted = pairing(world["demand"], fifth, explanation={"score": 1.0})
+    db.session.add(InterestRequest(
+        demand_id=world["demand"].id, programme_id=fifth.id, from_organisation_id=world["enterprise"].id,
+        to_organisation_id=world["institution"].id, status="accepted", created_by_id=world["hr"].id))
+    db.session.commit()
+    counts = services.refresh_all(per_demand=5)
+    db.session.commit()
+    assert counts.withdrawn == 1 and counts.below >= 1 and counts.kept == 0
+    assert db.session.get(Pairing, stale.id) is None
+    assert db.session.get(Pairing, wanted.id).status == "suggested"  # both parties want it
+    assert db.session.get(Pairing, added.id).status == "suggested"
+    assert db.session.get(Pairing, decided.id).status == "rejected"
+    assert added.explanation["level"] is None and added.explanation["probability"] < _tau()
+
+
+def test_publishing_a_programme_suggests_only_offered_pairs(app, world, make):
+    cooking_demand = make.demand(world["enterprise"], title="酒店中餐厨师", occupation="中式烹调师",
+                                 description="酒店后厨热菜。", duties=["热菜出品"], requirements=[])
+    draft = make.programme(world["institution"], status="draft", title="中式烹调师（四级）培训",
+                           description="酒店后厨热菜制作与刀工。", modules=[{"name": "热菜出品", "hours": 40}],
+                           outcomes=["能独立出品热菜"], certificate_name="中式烹调师（四级）")
+    postings.publish_programme(world["trainer"], draft.id)
+    db.session.commit()
+    rows = list(db.session.scalars(select(Pairing)))
+    assert rows, "publishing should refresh the suggestions of the demands it is offered to"
+    assert cooking_demand.id in {p.demand_id for p in rows}
+    assert all(p.explanation["level"] is not None and p.explanation["probability"] >= _tau() for p in rows)
+
+
 def test_refresh_for_demand_ignores_drafts(app, world, make):
     draft = make.demand(world["enterprise"], status="draft")
     assert services.refresh_for_demand(draft) == 0
     assert services.refresh_for_demand(world["demand"]) >= 1
 
 
-def test_cli_suggest_prints_counts(app, runner, world):
+def test_cli_suggest_prints_counts_and_never_suggests_below_tau(app, runner, world):
     result = runner.invoke(args=["matching", "suggest", "--per-demand", "3"])
     assert result.exit_code == 0, result.output
-    assert "1 open demands" in result.output and "pairings suggested" in result.output
-    assert db.session.scalars(select(Pairing)).first() is not None
+    assert "1 open demands: 1 pairings suggested" in result.output
+    assert "1 top candidates below the match threshold not suggested" in result.output
+    rows = list(db.session.scalars(select(Pairing)))
+    assert [p.programme_id for p in rows] == [world["programme"].id]
+    assert all(p.explanation["probability"] >= _tau() for p in rows)
 
 
 # --------------------------------------------------------------------------- permissions
@@ -145,6 +216,51 @@ def test_queue_shows_explanation_interest_and_orders_flagged_first(client, world
     assert "<script>" not in html.split("<main", 1)[1]
     assert "双方有意向" in html and "绿能汽车服务公司" in html and "朝阳汽修学校" in html
     assert "用户1 编辑了培训项目" in html
+
+
+def test_queue_shows_level_and_probability_and_orders_by_probability(client, world, staff, make):
+    other_demand = make.demand(world["enterprise"], title="动力电池维修工")
+    services.refresh_suggestions(per_demand=5)
+    db.session.commit()
+    low = db.session.scalar(select(Pairing).where(Pairing.demand_id == world["demand"].id))
+    high = db.session.scalar(select(Pairing).where(Pairing.demand_id == other_demand.id))
+    # Snapshots as a later model would write them: probabilities decide the order, not scores.
+    low.explanation = {**low.explanation, "probability": 0.55, "level": "partial"}
+    low.score = 99.0
+    high.explanation = {**high.explanation, "probability": 0.91, "level": "high"}
+    high.score = -5.0
+    legacy = pairing(world["demand"], world["other"], score=50.0, explanation={"covered": [], "gaps": []})
+    db.session.commit()
+    html = client.get("/staff/curation").get_data(as_text=True)
+    assert html.index(f'id="pairing-{high.id}"') < html.index(f'id="pairing-{low.id}"') < html.index(
+        f'id="pairing-{legacy.id}"')
+    assert "高度匹配（匹配概率 91%）" in html and "部分匹配（匹配概率 55%）" in html
+    # A snapshot from before calibration has no probability to show.
+    assert "匹配概率" not in _card(html, legacy.id) and "匹配概率" in _card(html, high.id)
+    english = client.get("/staff/curation", headers={"Accept-Language": "en"})
+    assert english.status_code == 200
+
+
+def test_queue_lists_conditions_apart_from_gaps(client, world, staff):
+    p = pairing(world["demand"], world["programme"], explanation={
+        "covered": [], "gaps": [{"text": "动力电池故障诊断"}], "conditions": ["年龄 45 周岁以下"],
+        "probability": 0.7, "level": "good"})
+    card = _card(client.get("/staff/curation").get_data(as_text=True), p.id)
+    assert "培训无法满足的条件（不计入缺口）" in card and "年龄 45 周岁以下" in card
+    assert "较匹配（匹配概率 70%）" in card
+
+
+def _card(html: str, pairing_id: int) -> str:
+    card = html.split(f'id="pairing-{pairing_id}"', 1)[1]
+    return card.split('<li class="card"', 1)[0].split("</ol>", 1)[0]
+
+
+def test_a_staff_pairing_below_tau_shows_it(client, world, staff):
+    response = client.post("/staff/curation/pairings", data={
+        "demand_id": world["demand"].id, "programme_id": world["other"].id})
+    assert response.status_code == 302
+    html = client.get("/staff/curation").get_data(as_text=True)
+    assert "低于推荐门槛" in html
 
 
 def test_queue_filters(client, world, staff, make):
@@ -300,12 +416,22 @@ def test_refresh_with_the_real_encoder_stores_json_snapshots(app, make):
         postings.publish_programme(trainer, programme.id)
     postings.publish_demand(hr, demand.id)
     db.session.commit()
-    assert services.refresh_for_demand(demand) == 2
+    from chanjiao import matchmaking
+
+    offered = {r.programme.id for r in matchmaking.recommend_programmes(demand, k=5) if r.offered}
+    assert cooking.id not in offered
+    services.refresh_for_demand(demand)
     db.session.commit()
     db.session.expire_all()
-    best = db.session.scalars(select(Pairing).order_by(Pairing.score.desc())).first()
-    assert best.programme_id == care.id
-    assert best.explanation["covered"] and isinstance(best.explanation["score"], float)
+    assert {p.programme_id for p in db.session.scalars(select(Pairing))} == offered
+    # A pair staff add themselves gets the engine's snapshot whatever its probability.
+    staff_user = make.user(None, role="staff")
+    added = services.create_pairing(staff_user, demand.id, care.id)
+    db.session.commit()
+    db.session.expire_all()
+    added = db.session.get(Pairing, added.id)
+    assert added.explanation["covered"] and isinstance(added.explanation["score"], float)
+    assert isinstance(added.explanation["probability"], float)
 
 
 def test_overlong_reason_is_refused(client, world, staff):

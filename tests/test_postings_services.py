@@ -161,3 +161,23 @@ def test_suggest_skills_service(app, make):
     make.skill("焊工", [])
     assert services.suggest_skills("电工") == ["电工", "低压电工"]
     assert services.suggest_skills("") == []
+
+
+def test_an_engine_failure_never_fails_a_programme_publish(app, make, monkeypatch, caplog):
+    from chanjiao import matchmaking
+    from matching import MatchingError
+
+    def broken(*args, **kwargs):
+        raise MatchingError("index unreadable")
+
+    monkeypatch.setattr(matchmaking, "recommend_demands", broken)
+    monkeypatch.setattr(matchmaking, "recommend_programmes", broken)
+    institution = make.org("institution")
+    enterprise_actor = make.user(make.org("enterprise"))
+    services.publish_demand(enterprise_actor, services.create_demand(enterprise_actor, demand_input()).id)
+    actor = make.user(institution)
+    programme = services.create_programme(actor, programme_input())
+    services.publish_programme(actor, programme.id)
+    db.session.commit()
+    assert db.session.get(Programme, programme.id).status == "published"
+    assert "could not refresh suggested pairings" in caplog.text

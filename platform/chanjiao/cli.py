@@ -1,6 +1,8 @@
 """Flask CLI commands: instance set-up, plus each domain's own commands."""
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from flask.cli import AppGroup, with_appcontext
 from flask import Flask
@@ -79,9 +81,20 @@ def reindex(batch_size: int) -> None:
 
 
 @matching_group.command("train")
-@click.option("--force", is_flag=True, help="Switch to the new ranker even if it scores worse.")
+@click.option(
+    "--force", is_flag=True,
+    help="Switch to the new ranker, and to a refitted calibrator, even if they score worse.",
+)
 def train(force: bool) -> None:
-    """Retrain the ranker from staff decisions (at least 30), keeping the previous one."""
+    """Retrain the ranker from staff decisions (at least 30), and refit the probability
+    calibrator (from at least 200, with 50 accepted and 50 rejected), keeping the previous ones.
+
+    The calibrator is fitted on three quarters of the decisions (grouped by demand, fixed
+    seed) and kept only if its expected calibration error (ECE) on the other quarter is lower
+    than the one in use. Decided pairs are a biased sample: staff only decide pairs the engine
+    suggested or both parties asked for, so the refit learns from the top of the lists.
+    Every stored version carries the calibrator used with it; `rollback` restores both.
+    """
     from matching import InputError
 
     from . import matchmaking
@@ -94,7 +107,17 @@ def train(force: bool) -> None:
     except InputError as error:
         db.session.rollback()
         raise click.ClickException(f"cannot retrain: {error}") from None
-    record(None, "ranker.train", outcome.version, switched=outcome.switched)
+    calibration = outcome.calibration
+    record(
+        None, "ranker.train", outcome.version, switched=outcome.switched,
+        calibrator_refitted=calibration.refitted, calibrator_switched=outcome.calibrator_switched,
+        ece_before=calibration.ece_before, ece_after=calibration.ece_after,
+    )
+    if outcome.calibration_version is not None:
+        record(
+            None, "ranker.recalibrate", outcome.calibration_version,
+            ece_before=calibration.ece_before, ece_after=calibration.ece_after,
+        )
     db.session.commit()
     click.echo(
         f"{outcome.decisions} decisions on {outcome.demands} demands, "
@@ -110,11 +133,39 @@ def train(force: bool) -> None:
             f"ranker version {outcome.version.id} scores worse and was kept inactive; "
             "use --force to switch anyway"
         )
+    _echo_calibration(outcome)
+    if outcome.switched or outcome.calibrator_switched:
+        click.echo("run `flask matching suggest` to refresh the suggested pairings with the new model")
+
+
+def _echo_calibration(outcome: Any) -> None:  # a matchmaking.TrainingOutcome
+    calibration = outcome.calibration
+    live = outcome.calibration_version or (outcome.version if outcome.switched else None)
+    where = f"ranker version {live.id}" if live is not None else "the ranker in use"
+    if not calibration.refitted:
+        click.echo(f"calibrator not refitted: {calibration.reason}; the calibrator in use stays")
+        return
+    click.echo(
+        f"calibrator refitted on {calibration.fitted} decisions; {calibration.held_out} decisions "
+        f"of {calibration.held_out_demands} demands held back"
+    )
+    click.echo(
+        f"  {'ece':8} before {calibration.ece_before:.4f}  after {calibration.ece_after:.4f}"
+        "  (held-back decisions, scores of the ranker that is active now)"
+    )
+    if outcome.calibrator_switched:
+        note = " (forced)" if not calibration.improved else ""
+        click.echo(f"the new calibrator is now in use with {where}{note}")
+    else:
+        click.echo(
+            f"the new calibrator is not better on the held-back decisions; the calibrator in use "
+            f"stays with {where}; use --force to switch anyway"
+        )
 
 
 @matching_group.command("rollback")
 def rollback() -> None:
-    """Restore the ranker that the active trained ranker replaced."""
+    """Restore the ranker that the active trained ranker replaced, with its calibrator."""
     from . import matchmaking
     from .models.audit import record
 
@@ -124,5 +175,10 @@ def rollback() -> None:
         raise click.ClickException(str(error)) from None
     record(None, "ranker.rollback", deactivated)
     db.session.commit()
-    target = f"version {restored.id}" if restored else "the ranker shipped with the engine"
+    if restored is None:
+        target = "the ranker shipped with the engine and its calibrator"
+    elif "calibrator.json" in restored.files:
+        target = f"version {restored.id} (its ranker and calibrator)"
+    else:
+        target = f"version {restored.id} (its ranker, with the calibrator shipped with the engine)"
     click.echo(f"ranker version {deactivated.id} deactivated; now using {target}")

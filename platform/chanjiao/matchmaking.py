@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 import matching as engine
+from matching.calibration import ProbabilityCalibrator
 from matching.encoders import encoder_by_name
 
 from .extensions import db
@@ -239,21 +240,53 @@ def active_ranker() -> tuple[int | None, engine.PairwiseLinearRanker | None]:
     return version.id, ranker_from_files(version.files)
 
 
+def active_calibrator() -> ProbabilityCalibrator | None:
+    """The calibrator kept with the active trained ranker, None for the shipped one.
+
+    A version trained before any calibrator was refitted from decisions carries the
+    calibrator that was in use when it was trained, so a rollback restores both together.
+    """
+    version = db.session.scalar(select(RankerVersion).where(RankerVersion.active.is_(True)))
+    if version is None or "calibrator.json" not in version.files:
+        return None
+    return calibrator_from_files(version.files)
+
+
+def _unpacked(files: dict[str, str], tmp: str) -> Path:
+    for name, content in files.items():
+        if "/" in name or name.startswith("."):
+            raise ValueError(f"bad model file name {name!r}")
+        (Path(tmp) / name).write_bytes(base64.b64decode(content))
+    return Path(tmp)
+
+
 def ranker_from_files(files: dict[str, str]) -> engine.PairwiseLinearRanker:
     """Rebuild a ranker from the base64 files kept in :class:`RankerVersion`."""
     with tempfile.TemporaryDirectory() as tmp:
-        for name, content in files.items():
-            if "/" in name or name.startswith("."):
-                raise ValueError(f"bad ranker file name {name!r}")
-            (Path(tmp) / name).write_bytes(base64.b64decode(content))
-        return engine.PairwiseLinearRanker.load(tmp)
+        return engine.PairwiseLinearRanker.load(_unpacked(files, tmp))
 
 
-def ranker_to_files(ranker: engine.PairwiseLinearRanker, meta: dict[str, Any]) -> dict[str, str]:
-    """The files of a saved ranker, base64-encoded for :class:`RankerVersion`."""
+def calibrator_from_files(files: dict[str, str]) -> ProbabilityCalibrator:
+    """Rebuild a calibrator from the base64 files kept in :class:`RankerVersion`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return ProbabilityCalibrator.load(_unpacked(files, tmp))
+
+
+def _files(directory: str) -> dict[str, str]:
+    return {p.name: base64.b64encode(p.read_bytes()).decode("ascii") for p in Path(directory).iterdir()}
+
+
+def ranker_to_files(
+    ranker: engine.PairwiseLinearRanker,
+    meta: dict[str, Any],
+    calibrator: ProbabilityCalibrator | None = None,
+) -> dict[str, str]:
+    """The files of a saved ranker (and its calibrator), base64-encoded for :class:`RankerVersion`."""
     with tempfile.TemporaryDirectory() as tmp:
         ranker.save(tmp, meta=meta)
-        return {p.name: base64.b64encode(p.read_bytes()).decode("ascii") for p in Path(tmp).iterdir()}
+        if calibrator is not None:
+            calibrator.save(tmp, meta=getattr(calibrator, "meta_", {}))
+        return _files(tmp)
 
 
 # --------------------------------------------------------------------------- the live matcher
@@ -316,6 +349,7 @@ def _signature() -> tuple:
 
 def _build(signature: tuple) -> _Catalogue:
     _, ranker = active_ranker()
+    calibrator = active_calibrator()
     enc = encoder()
     programmes = list(db.session.scalars(public_programmes_query()))
     demands = list(db.session.scalars(open_demands_query()))
@@ -339,6 +373,7 @@ def _build(signature: tuple) -> _Catalogue:
         standing=institution_standing(),
         require_chinese=False,
         unit_vectors_dir=unit_dir or None,
+        calibrator=calibrator,
     )
     matcher.index_programmes([engine_programme(p) for p in programmes])
     if demands:
@@ -375,6 +410,7 @@ class Requirement:
     evidence_kind: str | None  # title | profile | skill | module | outcome | certificate
     similarity: float
     covered: bool
+    status: str = "uncovered"  # covered | partial | uncovered
 
 
 @dataclass
@@ -389,20 +425,37 @@ class Recommendation:
     gaps: list[Requirement]
     contributions: list[tuple[str, float]]  # (feature name, contribution to the score)
     notes: list[str]  # priors that applied: level_mismatch, mode_mismatch, ...
+    probability: float = 0.0  # calibrated P(relevant), comparable across lists and directions
+    level: str | None = None  # high | good | partial; None below tau: not offered as a match
+    conditions: list[str] = field(default_factory=list)  # requirements training cannot supply
 
     @property
-    def coverage(self) -> float:
+    def offered(self) -> bool:
+        """Reaches tau: shown as a match with its level (otherwise at most as 'nearest')."""
+        return self.level is not None
+
+    @property
+    def partial(self) -> list[Requirement]:
+        return [r for r in self.gaps if r.status == "partial"]
+
+    @property
+    def coverage(self) -> float | None:
+        """Share of requirements covered; None when the demand lists none (only a title)."""
         total = len(self.covered) + len(self.gaps)
-        return len(self.covered) / total if total else 0.0
+        return len(self.covered) / total if total else None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready explanation (API responses, pairing snapshots)."""
+        coverage = self.coverage
         return {
+            "probability": round(self.probability, 4),
+            "level": self.level,
             "score": round(self.score, 4),
             "rank": self.rank,
-            "coverage": round(self.coverage, 4),
+            "coverage": None if coverage is None else round(coverage, 4),
             "covered": [r.__dict__ for r in self.covered],
             "gaps": [r.__dict__ for r in self.gaps],
+            "conditions": list(self.conditions),
             "contributions": [{"feature": f, "contribution": c} for f, c in self.contributions],
             "notes": list(self.notes),
         }
@@ -421,7 +474,8 @@ class BundleOffer:
 
 def _requirements(items: Iterable[engine.Coverage]) -> list[Requirement]:
     return [
-        Requirement(c.requirement, c.requirement_kind, c.evidence, c.evidence_kind, c.similarity, c.covered)
+        Requirement(c.requirement, c.requirement_kind, c.evidence, c.evidence_kind, c.similarity, c.covered,
+                    c.status)
         for c in items
     ]
 
@@ -451,6 +505,9 @@ def _recommendations(matches: Sequence[engine.Match]) -> list[Recommendation]:
                 if explanation
                 else [],
                 notes=list(explanation.notes) if explanation else [],
+                probability=m.probability,
+                level=m.level,
+                conditions=list(explanation.conditions) if explanation else [],
             )
         )
     return out
@@ -464,8 +521,32 @@ def _prepared_demand(demand: Demand) -> engine.Demand:
     return engine_demand(demand)
 
 
+def min_probability() -> float:
+    """``tau`` of the model in use: the lowest probability offered as a match."""
+    catalogue = live_catalogue()
+    if catalogue.matcher is not None:
+        return catalogue.matcher.min_probability
+    calibrator = active_calibrator()
+    return float((calibrator or _shipped_calibrator()).min_probability)
+
+
+def level_thresholds() -> dict[str, float]:
+    """Lower bound of each match level of the model in use, best first."""
+    catalogue = live_catalogue()
+    if catalogue.matcher is not None:
+        return catalogue.matcher.level_thresholds()
+    return (active_calibrator() or _shipped_calibrator()).thresholds()
+
+
+def _shipped_calibrator() -> ProbabilityCalibrator:
+    from matching.ranking import MODEL_DIR
+
+    return ProbabilityCalibrator.load(MODEL_DIR / _mode())
+
+
 def recommend_programmes(demand: Demand, k: int = 10) -> list[Recommendation]:
-    """The ``k`` best public programmes for a demand, explained."""
+    """The ``k`` best public programmes for a demand, explained, best first, each with its
+    probability and level; those below tau (``level`` None) are for "nearest" lists only."""
     catalogue = live_catalogue()
     if catalogue.matcher is None:
         return []
@@ -501,7 +582,8 @@ def recommend_bundles(demand: Demand, n: int = 3) -> list[BundleOffer]:
 
 
 def recommend_demands(programme: Programme, k: int = 10) -> list[Recommendation]:
-    """The ``k`` open demands a public programme fits best (商机), explained.
+    """The ``k`` open demands a public programme fits best (商机), explained, best first,
+    with the same probability and level as on each demand's page.
 
     A programme that is not public (draft, archived, organisation not approved) has none.
     """
@@ -516,7 +598,13 @@ def recommend_demands(programme: Programme, k: int = 10) -> list[Recommendation]
 
 @dataclass(frozen=True)
 class TrainingOutcome:
-    """What ``flask matching train`` did: the measurements and whether the new model is live."""
+    """What ``flask matching train`` did: the measurements and whether the new models are live.
+
+    ``version`` holds the newly trained ranker (active when ``switched``). When the ranker was
+    not switched to but the refitted calibrator was, ``calibration_version`` is a second new
+    version, active, pairing the ranker in use with the new calibrator (every version carries
+    the calibrator used with it, so that a rollback restores both).
+    """
 
     before: dict[str, float]
     after: dict[str, float]
@@ -525,52 +613,104 @@ class TrainingOutcome:
     folds: int
     version: RankerVersion
     switched: bool
+    calibration: Any = None  # matching.retrain.RecalibrationReport
+    calibrator_switched: bool = False
+    calibration_version: RankerVersion | None = None
 
 
 def _mode() -> str:
     return "dense" if encoder() is not None else "lexical"
 
 
+def _coverage_meta(ranker: engine.PairwiseLinearRanker, coverage_threshold: float) -> dict[str, Any]:
+    # The matcher reads its coverage thresholds from the ranker's meta: a new version keeps
+    # those of the ranker in use, so a retrain does not silently fall back to the defaults.
+    meta = {k: v for k, v in getattr(ranker, "meta_", {}).items() if "coverage_threshold" in k}
+    meta["coverage_threshold"] = coverage_threshold
+    return meta
+
+
+def _activate(version: RankerVersion) -> None:
+    db.session.execute(
+        RankerVersion.__table__.update().where(RankerVersion.active.is_(True)).values(active=False)
+    )
+    version.active = True
+
+
 def train_ranker(decisions: Sequence[tuple[int, int, int]], force: bool = False) -> TrainingOutcome:
-    """Retrain the ranker on staff decisions ``(demand_id, programme_id, label)``.
+    """Retrain the ranker, and refit the probability calibrator, on staff decisions
+    ``(demand_id, programme_id, label)``.
 
-    The new version is stored; it becomes active only when cross-validation grouped by demand
-    scores it at least as well as the ranker in use, or when ``force`` is set. The previous
-    active version stays stored for :func:`rollback_ranker`. The caller commits.
+    The new ranker version is stored; it becomes active only when cross-validation grouped by
+    demand scores it at least as well as the ranker in use, or when ``force`` is set.
 
-    Raises :class:`matching.InputError` when the decisions cannot train a model (too few,
+    The calibrator is refitted only from at least 200 decisions with at least 50 accepted and
+    50 rejected: a quarter of the decisions, grouped by demand, is held back (fixed seed), a
+    new calibrator is fitted on the rest from the scores of the ranker that will be active
+    (each pair scored in its demand's own list), and the expected calibration error of the
+    calibrator in use and of the new one is measured on the held-back decisions. The new one
+    replaces the one in use only when its ECE is lower, or with ``force``; it keeps tau and the
+    level thresholds. Decided pairs are a biased sample (staff decide the pairs the engine
+    suggested, above tau, and those both parties asked for), so the refit learns how often
+    suggested pairs are accepted rather than anything about the long tail.
+
+    Every new version stores the calibrator used with it (the one in use unless the new one
+    was switched to). The previous active version stays stored for :func:`rollback_ranker`.
+    The caller commits.
+
+    Raises :class:`matching.InputError` when the decisions cannot train a ranker (too few,
     one kind of label only, a single demand).
     """
-    from matching.retrain import retrain_from_decisions
+    from matching.retrain import refit_calibrator, retrain_from_decisions
 
     demand_ids = sorted({d for d, _, _ in decisions})
     programme_ids = sorted({p for _, p, _ in decisions})
     demands = list(db.session.scalars(select(Demand).where(Demand.id.in_(demand_ids))))
     # Decided programmes may have been archived since; the index needs them all.
     programmes = {p.id: p for p in db.session.scalars(public_programmes_query())}
+    public = set(programmes)
     programmes.update(
         (p.id, p) for p in db.session.scalars(select(Programme).where(Programme.id.in_(programme_ids)))
     )
     known_demands, known_programmes = {d.id for d in demands}, set(programmes)
     usable = [(d, p, y) for d, p, y in decisions if d in known_demands and p in known_programmes]
     current_id, current = active_ranker()
+    in_use = active_calibrator() or _shipped_calibrator()
     # Unit vectors stay in this short-lived command's memory: its catalogue includes archived
     # programmes, and writing it to the shared directory would remove the live catalogue's file.
     matcher = engine.Matcher(
-        encoder(), ranker=current, store=DatabaseVectorStore(), encode_missing=True, require_chinese=False
+        encoder(),
+        ranker=current,
+        store=DatabaseVectorStore(),
+        encode_missing=True,
+        require_chinese=False,
+        standing=institution_standing(),
+        calibrator=in_use,
     )
     matcher.index_programmes([engine_programme(p) for p in programmes.values()])
-    report = retrain_from_decisions(
-        matcher,
-        [engine_demand(d) for d in demands],
-        [(str(d), str(p), y) for d, p, y in usable],
-        matcher.ranker,
-    )
+    engine_demands = [engine_demand(d) for d in demands]
+    engine_decisions = [(str(d), str(p), y) for d, p, y in usable]
+    report = retrain_from_decisions(matcher, engine_demands, engine_decisions, matcher.ranker)
     switched = report.improved or force
+    # Scores as the live catalogue computes them: retrieval over public programmes only.
+    calibration = refit_calibrator(
+        matcher,
+        engine_demands,
+        engine_decisions,
+        in_use,
+        ranker=report.ranker if switched else matcher.ranker,
+        exclude=[str(pid) for pid in programmes if pid not in public],
+    )
+    calibrator_switched = calibration.refitted and (calibration.improved or force)
+    new_calibrator = calibration.calibrator if calibrator_switched else in_use
     version = RankerVersion(
         mode=_mode(),
         encoder=encoder_name(),
-        files=ranker_to_files(report.ranker, {"coverage_threshold": matcher.coverage_threshold}),
+        files=ranker_to_files(
+            report.ranker,
+            _coverage_meta(matcher.ranker, matcher.coverage_threshold),
+            calibrator=new_calibrator if switched else in_use,
+        ),
         metrics_before=report.before,
         metrics_after=report.after,
         decisions=report.decisions,
@@ -579,22 +719,39 @@ def train_ranker(decisions: Sequence[tuple[int, int, int]], force: bool = False)
         previous_id=current_id,
     )
     db.session.add(version)
+    calibration_version = None
     if switched:
-        db.session.execute(
-            RankerVersion.__table__.update().where(RankerVersion.active.is_(True)).values(active=False)
+        _activate(version)
+    elif calibrator_switched:
+        # The ranker in use stays, with the new calibrator (fitted on its scores).
+        calibration_version = RankerVersion(
+            mode=_mode(),
+            encoder=encoder_name(),
+            files=ranker_to_files(matcher.ranker, dict(getattr(matcher.ranker, "meta_", {})), calibrator=new_calibrator),
+            metrics_before=report.before,
+            metrics_after=report.before,
+            decisions=report.decisions,
+            active=False,
+            forced=force and not calibration.improved,
+            previous_id=current_id,
         )
-        version.active = True
+        db.session.add(calibration_version)
+        _activate(calibration_version)
     db.session.flush()
     return TrainingOutcome(
-        report.before, report.after, report.decisions, report.demands, report.folds, version, switched
+        report.before, report.after, report.decisions, report.demands, report.folds, version, switched,
+        calibration, calibrator_switched, calibration_version,
     )
 
 
 def rollback_ranker() -> tuple[RankerVersion, RankerVersion | None]:
-    """Deactivate the active trained ranker and restore the one it replaced.
+    """Deactivate the active trained ranker and restore the one it replaced, with the
+    calibrator stored with that version (a version from before calibrators were stored, or
+    none at all, means the shipped calibrator).
 
-    Returns ``(deactivated, restored)``; ``restored`` None means the ranker shipped with the
-    engine is in use again. Raises LookupError when no trained ranker is active.
+    Returns ``(deactivated, restored)``; ``restored`` None means the ranker and calibrator
+    shipped with the engine are in use again. Raises LookupError when no trained ranker is
+    active.
     """
     current = db.session.scalar(select(RankerVersion).where(RankerVersion.active.is_(True)))
     if current is None:

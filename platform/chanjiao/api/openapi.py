@@ -77,7 +77,11 @@ def _components() -> dict[str, Any]:
             "k": {
                 "name": "k", "in": "query", "required": False,
                 "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
-                "description": "How many matches to return.",
+                "description": (
+                    "How many candidates to return, best first (an integer from 1 to 50; anything "
+                    "else is a 422 naming the range). Candidates below `min_probability` are "
+                    "included with `level` null."
+                ),
             },
             "demand_id": {
                 "name": "demand_id", "in": "path", "required": True,
@@ -190,6 +194,15 @@ def _matches(kind: str, model: str, tag: str, id_name: str, other: str) -> dict[
             "operationId": f"match{model}",
             "tags": [tag],
             "summary": f"The best public {other}s for one of the caller's {kind}s, ranked and explained.",
+            "description": (
+                "The top `k` candidates, ordered by `probability` (then `score`). Each carries the "
+                "calibrated `probability` that the pair is relevant (the same number from both "
+                "sides of a pair, comparable across lists) and its `level` (`high`, `good`, "
+                "`partial`; lower bounds in `level_thresholds`). Candidates below "
+                "`min_probability` are returned too, with `level` null: they are not matches, "
+                "only the nearest candidates, so an empty set of matches can be shown honestly. "
+                "`score` is the raw ranker score, comparable only within one list."
+            ),
             "parameters": [_param("k")],
             "responses": {
                 "200": _json(f"{'Programme' if model == 'Demand' else 'Demand'}Matches", "Ranked matches.", _RATE_HEADERS),

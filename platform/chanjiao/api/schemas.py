@@ -166,21 +166,60 @@ _REQUIREMENT = {
         "evidence_kind": {"type": ["string", "null"]},
         "similarity": {"type": "number"},
         "covered": {"type": "boolean"},
+        "status": {
+            "type": "string",
+            "enum": ["covered", "partial", "uncovered"],
+            "description": "partial: the best evidence is on topic without saying the same thing.",
+        },
     },
-    "required": ["text", "kind", "evidence", "evidence_kind", "similarity", "covered"],
+    "required": ["text", "kind", "evidence", "evidence_kind", "similarity", "covered", "status"],
     "additionalProperties": False,
 }
+
+
+#: What ``probability`` and ``level`` mean, for the OpenAPI document.
+PROBABILITY_DESCRIPTION = (
+    "Calibrated probability (0-1, 4 decimals) that the pair is relevant, i.e. that the programme "
+    "trains for the demand's role. Computed in the demand's own ranked list, so the same pair "
+    "has the same probability from both sides (a demand's matches and a programme's matches), "
+    "and probabilities are comparable across lists."
+)
+LEVEL_DESCRIPTION = (
+    "Match level from the probability: `high`, `good` or `partial` when it reaches that level's "
+    "lower bound (`level_thresholds`), `null` below `min_probability`: such a pair is not "
+    "offered as a match and is returned only as one of the nearest candidates."
+)
+SCORE_DESCRIPTION = (
+    "Raw ranker score (with priors) that orders one list; comparable only within one "
+    "demand's list, not across lists or directions. Use `probability` to compare or filter."
+)
 
 
 def _match(partner: str, partner_ref: str) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
-            "rank": {"type": "integer", "minimum": 1},
-            "score": {"type": "number"},
-            "coverage": {"type": "number", "minimum": 0, "maximum": 1},
+            "rank": {"type": "integer", "minimum": 1, "description": "Position in this list, best first."},
+            "probability": {"type": "number", "minimum": 0, "maximum": 1, "description": PROBABILITY_DESCRIPTION},
+            "level": {"type": ["string", "null"], "enum": ["high", "good", "partial", None],
+                      "description": LEVEL_DESCRIPTION},
+            "score": {"type": "number", "description": SCORE_DESCRIPTION},
+            "coverage": {
+                "type": ["number", "null"],
+                "minimum": 0,
+                "maximum": 1,
+                "description": "Share of the demand's requirements (duties, requirements, skills) the "
+                "programme covers; null when the demand lists none (only a title).",
+            },
             "covered": {"type": "array", "items": {"$ref": "#/components/schemas/Requirement"}},
             "gaps": {"type": "array", "items": {"$ref": "#/components/schemas/Requirement"}},
+            "conditions": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Requirement lines no training can supply (age, experience, a "
+                "licence the employee must already hold...): shown for information, never counted "
+                "as gaps or in coverage.",
+            },
             "contributions": {
                 "type": "array",
                 "items": {
@@ -193,7 +232,10 @@ def _match(partner: str, partner_ref: str) -> dict[str, Any]:
             "notes": {"type": "array", "items": {"type": "string"}},
             partner: {"$ref": partner_ref},
         },
-        "required": ["rank", "score", "coverage", "covered", "gaps", "contributions", "notes", partner],
+        "required": [
+            "rank", "probability", "level", "score", "coverage", "covered", "gaps", "conditions",
+            "contributions", "notes", partner,
+        ],
         "additionalProperties": False,
     }
 
@@ -201,12 +243,36 @@ def _match(partner: str, partner_ref: str) -> dict[str, Any]:
 def _matches(subject: str, item_ref: str) -> dict[str, Any]:
     return {
         "type": "object",
+        "description": (
+            "The top `k` candidates as ranked (by probability, then score), including those below "
+            "`min_probability` (with `level` null), so that a client can show an honest empty "
+            "state (\"no match; the nearest candidates are...\"). Offer as matches only the items "
+            "with a level."
+        ),
         "properties": {
             subject: {"type": "integer"},
             "k": {"type": "integer", "minimum": 1, "maximum": 50},
+            "min_probability": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "description": "tau of the model in use: the lowest probability offered as a match "
+                "(the lower bound of `partial`).",
+            },
+            "level_thresholds": {
+                "type": "object",
+                "description": "Lower bound of each level's probability, best first.",
+                "properties": {
+                    "high": {"type": "number", "minimum": 0, "maximum": 1},
+                    "good": {"type": "number", "minimum": 0, "maximum": 1},
+                    "partial": {"type": "number", "minimum": 0, "maximum": 1},
+                },
+                "required": ["high", "good", "partial"],
+                "additionalProperties": False,
+            },
             "matches": {"type": "array", "items": {"$ref": item_ref}},
         },
-        "required": [subject, "k", "matches"],
+        "required": [subject, "k", "min_probability", "level_thresholds", "matches"],
         "additionalProperties": False,
     }
 
@@ -634,11 +700,35 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def match_json(recommendation: Recommendation, partner: str) -> dict[str, Any]:
+def match_json(
+    recommendation: Recommendation, partner: str
+) -> dict[str, Any]:
     """A ranked match with its explanation and the other side's summary."""
+    # The engine reads the level from the rounded probability, so the two agree as sent.
     body = _plain(recommendation.as_dict())
     if partner == "programme":
         body["programme"] = programme_summary(recommendation.programme)
     else:
         body["demand"] = demand_summary(recommendation.demand)
     return body
+
+
+def matches_json(
+    subject: str,
+    subject_id: int,
+    k: int,
+    recommendations: list[Recommendation],
+    partner: str,
+    min_probability: float,
+    thresholds: dict[str, float],
+) -> dict[str, Any]:
+    """A matches answer: the top ``k`` as ranked (below-tau ones with ``level`` null), tau and
+    the level thresholds of the model in use."""
+    thresholds = {name: float(bound) for name, bound in thresholds.items()}
+    return {
+        subject: subject_id,
+        "k": k,
+        "min_probability": float(min_probability),
+        "level_thresholds": thresholds,
+        "matches": [match_json(r, partner) for r in recommendations],
+    }

@@ -174,7 +174,10 @@ def demand_matches(demand_id: int):
     k = _int_arg("k", 10, 1, MAX_K)
     matches = matchmaking.recommend_programmes(demand, k=k)
     return jsonify(
-        {"demand_id": demand.id, "k": k, "matches": [schemas.match_json(m, "programme") for m in matches]}
+        schemas.matches_json(
+            "demand_id", demand.id, k, matches, "programme",
+            matchmaking.min_probability(), matchmaking.level_thresholds(),
+        )
     )
 
 
@@ -220,5 +223,8 @@ def programme_matches(programme_id: int):
     k = _int_arg("k", 10, 1, MAX_K)
     matches = matchmaking.recommend_demands(programme, k=k)
     return jsonify(
-        {"programme_id": programme.id, "k": k, "matches": [schemas.match_json(m, "demand") for m in matches]}
+        schemas.matches_json(
+            "programme_id", programme.id, k, matches, "demand",
+            matchmaking.min_probability(), matchmaking.level_thresholds(),
+        )
     )

@@ -14,14 +14,16 @@ from typing import Any
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import and_, case, exists, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
 from .. import choices, matchmaking
+from ..matches.labels import level_label as member_level_label
 from ..common import clean_text, get_by_id
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
 from ..models import (
+    AuditLog,
     Demand,
     DemoPlatform,
     DemoPlatformPairing,
@@ -68,20 +70,62 @@ class RefreshCounts:
     inserted: int = 0
     updated: int = 0
     kept: int = 0  # decided pairings the engine proposed again and left alone
+    withdrawn: int = 0  # engine suggestions no longer offered (below tau or out of the top k)
+    below: int = 0  # candidates of the top k not proposed: their probability is below tau
 
     @property
     def total(self) -> int:
         return self.inserted + self.updated
 
 
+def _not_engine_made(pairings: list[Pairing]) -> set[int]:
+    """Ids of the suggested pairings that people asked for: added by staff, or a pair both
+    parties want (an accepted interest request). Refreshing never withdraws those."""
+    if not pairings:
+        return set()
+    ids = [p.id for p in pairings]
+    added = set(
+        db.session.scalars(
+            select(AuditLog.object_id).where(
+                AuditLog.action == "pairing.create",
+                AuditLog.object_type == Pairing.__tablename__,
+                AuditLog.object_id.in_(ids),
+            )
+        )
+    )
+    wanted = set(
+        db.session.scalars(
+            select(Pairing.id).where(
+                Pairing.id.in_(ids), _mutual_interest(Pairing.demand_id, Pairing.programme_id)
+            )
+        )
+    )
+    return added | wanted
+
+
 def _refresh(demand: Demand, k: int, counts: RefreshCounts) -> None:
+    # The engine returns the top k as ranked, including candidates below tau (no level): those
+    # are never proposed to staff, however few matches a demand has.
     recommendations = matchmaking.recommend_programmes(demand, k=k)
+    offered = [rec for rec in recommendations if rec.offered]
+    counts.below += len(recommendations) - len(offered)
     existing = {
         p.programme_id: p
         for p in db.session.scalars(select(Pairing).where(Pairing.demand_id == demand.id))
     }
     counts.demands += 1
-    for rec in recommendations:
+    # Suggestions are the engine's current proposals: one it no longer offers (its probability
+    # fell below tau after a catalogue change or a retrain, or it left the top k) is withdrawn.
+    # Nothing references a suggested pairing (platforms take accepted ones only); pairings
+    # staff decided or added, and pairs both parties want, stay.
+    proposed = {rec.programme.id for rec in offered}
+    stale = [p for pid, p in existing.items() if p.status == "suggested" and pid not in proposed]
+    asked_for = _not_engine_made(stale)
+    for pairing in stale:
+        if pairing.id not in asked_for:
+            db.session.delete(pairing)
+            counts.withdrawn += 1
+    for rec in offered:
         snapshot = _json_safe(rec.as_dict())
         score = float(rec.score)
         pairing = existing.get(rec.programme.id)
@@ -120,8 +164,10 @@ def refresh_all(per_demand: int = 5) -> RefreshCounts:
 def refresh_suggestions(per_demand: int = 5) -> int:
     """Store the top ``per_demand`` programmes of every open demand as suggested pairings.
 
-    New pairs are inserted; suggested ones get the new score and explanation; pairings staff
-    decided are left untouched. Returns the number of pairings inserted or updated.
+    Only programmes offered as matches (probability at least tau) are suggested. New pairs
+    are inserted; suggested ones get the new score and explanation (with probability and
+    level); suggestions the engine no longer offers are withdrawn; pairings staff decided or
+    added are left untouched. Returns the number of pairings inserted or updated.
     """
     return refresh_all(per_demand).total
 
@@ -224,10 +270,14 @@ def queue(actor: User, filters: QueueFilters, page: int, per_page: int) -> Pagin
                 Programme.skills.any(Skill.name == filters.skill),
             )
         )
+    # Ranker scores are comparable only within one demand's list; the calibrated probability
+    # in the snapshot is comparable across demands (-1: a snapshot from before calibration).
+    probability = func.coalesce(Pairing.explanation["probability"].as_float(), -1.0)
     query = query.order_by(
         Pairing.needs_review.desc(),
         case((mutual, 0), else_=1),
         case((Pairing.status == "accepted", 0), else_=1),
+        probability.desc(),
         Pairing.score.desc(),
         Pairing.id,
     )
@@ -272,6 +322,19 @@ def interest_summary(pairings: list[Pairing]) -> dict[int, dict[str, str]]:
         sides["mutual"] = "yes" if sides["enterprise"] == "interested" else "no"
         out[pairing.id] = sides
     return out
+
+
+def level_label(level: str | None) -> str:
+    """The words for a match level, the same as on members' pages (None: below tau)."""
+    return member_level_label(level) if level else _("低于推荐门槛")
+
+
+def snapshot_level(snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``{"level", "probability"}`` from a pairing's snapshot; None for a snapshot taken
+    before matches had a calibrated probability (or none at all)."""
+    if not snapshot or not isinstance(snapshot.get("probability"), (int, float)):
+        return None
+    return {"level": snapshot.get("level"), "probability": float(snapshot["probability"])}
 
 
 def interest_label(state: str) -> str:

@@ -50,6 +50,8 @@ def _queue_page(reason_form=None, create_form=None, failed_pairing_id=None, stat
         filters=filters,
         interest=services.interest_summary(list(page.items)),
         interest_label=services.interest_label,
+        level_label=services.level_label,
+        snapshot_level=services.snapshot_level,
         unpaired=services.unpaired_interest(current_user),
         reason_form=reason_form or ReasonForm(formdata=None),
         create_form=create_form or PairingCreateForm(formdata=None),

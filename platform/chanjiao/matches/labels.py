@@ -1,8 +1,25 @@
-"""Chinese labels for what the matching engine explains: features, notes, requirement and
-evidence kinds. The engine speaks codes; pages speak sentences."""
+"""Chinese labels for what the matching engine explains: match levels, requirement statuses,
+features, notes, requirement and evidence kinds. The engine speaks codes; pages speak
+sentences."""
 from __future__ import annotations
 
+import math
+
 from flask_babel import lazy_gettext as _l
+
+# matching.calibration.LEVELS: what a calibrated probability above each bound is called.
+LEVEL_LABELS = {
+    "high": _l("高度匹配"),
+    "good": _l("较匹配"),
+    "partial": _l("部分匹配"),
+}
+
+# matching.types.Coverage.status
+STATUS_LABELS = {
+    "covered": _l("已覆盖"),
+    "partial": _l("部分覆盖"),
+    "uncovered": _l("未覆盖"),
+}
 
 # matching.features.FEATURES, grouped by what a member can understand of them.
 FEATURE_LABELS = {
@@ -63,6 +80,23 @@ EVIDENCE_KINDS = {
     "outcome": _l("学习成果"),
     "certificate": _l("证书"),
 }
+
+
+def level_label(code: str | None) -> str:
+    """The name of a match level; empty for a pair below the threshold (no level)."""
+    return str(LEVEL_LABELS.get(code or "", ""))
+
+
+def status_label(code: str | None) -> str:
+    """已覆盖 / 部分覆盖 / 未覆盖 for a requirement's coverage status."""
+    return str(STATUS_LABELS.get(code or "", STATUS_LABELS["uncovered"]))
+
+
+def probability_percent(probability: float) -> int:
+    """A probability as a whole percentage for people, rounded down (so that the number shown
+    reaches a level's bound exactly when the probability does) and kept within 1..99: a
+    calibration fitted on a finite set of judged pairs cannot justify showing certainty."""
+    return max(1, min(99, math.floor(float(probability) * 100 + 1e-9)))
 
 
 def feature_label(name: str) -> str:

@@ -6,7 +6,6 @@ Functions here validate, change state, ``flush()`` and write audit records; view
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,13 +16,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import matchmaking
+from ..alerts import services as alert_services
 from ..common import clean_text, get_by_id
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
 from ..inbox.services import notify
-from ..matchmaking import BundleOffer, Recommendation
+from ..matchmaking import BundleOffer, Recommendation, Requirement
 from ..models import Demand, Organisation, Programme, User
 from ..models._common import utcnow
+from ..models.alerts import MatchAlert
 from ..models.audit import record
 from ..models.curation import InterestRequest
 from ..postings.services import get_own_demand, get_own_programme
@@ -51,14 +52,22 @@ def register_acceptance_hook(hook: AcceptanceHook) -> AcceptanceHook:
 
 # --------------------------------------------------------------------------- explanations
 
+NEAREST = 3  # "相关度较低，仅供参考": at most this many when nothing reaches the threshold
+TECHNICAL_CONTRIBUTIONS = 8  # ranker contributions in the staff's technical details
+
 
 @dataclass
 class ExplainedMatch:
-    """A recommendation with what a page shows of it."""
+    """A recommendation with what a page shows of it.
+
+    ``level`` and ``probability`` come from the engine's calibration and mean the same on
+    every page and in both directions; a match below the threshold has no level and is only
+    ever shown as "nearest". ``contributions`` (labelled ranker weights) and the requirements'
+    raw similarities are technical details for association staff.
+    """
 
     recommendation: Recommendation
-    strength: int  # 0..100, relative to the best match of the same list
-    top_contributions: list[tuple[str, float]]  # (label, contribution), largest first
+    contributions: list[tuple[str, float]]  # (label, contribution), largest magnitude first
     note_sentences: list[str]
 
     @property
@@ -70,21 +79,68 @@ class ExplainedMatch:
         return self.recommendation.programme
 
     @property
+    def level(self) -> str | None:
+        return self.recommendation.level
+
+    @property
+    def offered(self) -> bool:
+        return self.recommendation.offered
+
+    @property
+    def probability(self) -> float:
+        return self.recommendation.probability
+
+    @property
+    def percent(self) -> int:
+        return labels.probability_percent(self.recommendation.probability)
+
+    @property
+    def covered(self) -> list[Requirement]:
+        return list(self.recommendation.covered)
+
+    @property
+    def partial(self) -> list[Requirement]:
+        return [r for r in self.recommendation.gaps if r.status == "partial"]
+
+    @property
+    def uncovered(self) -> list[Requirement]:
+        return [r for r in self.recommendation.gaps if r.status != "partial"]
+
+    @property
+    def conditions(self) -> list[str]:
+        return list(self.recommendation.conditions)
+
+    @property
     def covered_count(self) -> int:
         return len(self.recommendation.covered)
 
     @property
     def total_count(self) -> int:
+        """Requirements training can supply (conditions excluded); 0 for a title-only demand."""
         return len(self.recommendation.covered) + len(self.recommendation.gaps)
+
+
+@dataclass
+class BundleView:
+    """A bundle as the page shows it: what it covers, and what training still leaves open."""
+
+    programmes: list[Programme]
+    covered: list[str]
+    missing: list[str]
+    by_programme: dict[int, list[str]]
 
 
 @dataclass
 class DemandMatches:
     demand: Demand
-    matches: list[ExplainedMatch]
-    bundles: list[BundleOffer]
+    matches: list[ExplainedMatch]  # offered only (level set), in the engine's order
+    nearest: list[ExplainedMatch]  # when nothing is offered: the closest few, without a level
+    bundles: list[BundleView]  # never when nothing is offered
+    conditions: list[str]  # the demand's requirements training cannot supply
     can_request: bool  # the demand is open and its organisation approved
     existing: dict[int, InterestRequest] = field(default_factory=dict)  # programme id -> request
+    alert: MatchAlert | None = None
+    can_subscribe: bool = False  # the demand may have a new-programme alert (draft or open)
 
 
 @dataclass
@@ -92,30 +148,58 @@ class ProgrammeOpportunities:
     programme: Programme
     public: bool
     matches: list[ExplainedMatch]
+    nearest: list[ExplainedMatch] = field(default_factory=list)
     existing: dict[int, InterestRequest] = field(default_factory=dict)  # demand id -> request
+    alert: MatchAlert | None = None
 
 
-def _strength(score: float, best: float) -> int:
-    # Ranker scores are only comparable within a list: the best match is 100 and the others
-    # fall off smoothly with their distance below it (a readable, monotone 1..100 scale).
-    gap = min(0.0, score - best)
-    return max(1, min(100, round(200 / (1 + math.exp(-0.5 * gap)))))
+def level_bounds() -> dict[str, int]:
+    """Lower bound of each match level of the model in use, in whole percent ({} when the
+    engine cannot say: the page then explains the probability without the bounds)."""
+    try:
+        return {level: round(bound * 100) for level, bound in matchmaking.level_thresholds().items()}
+    except Exception:  # a hint must never break the page
+        log.exception("could not read the match level thresholds")
+        return {}
 
 
-def explain(recommendations: list[Recommendation], top: int = 3) -> list[ExplainedMatch]:
-    """Wrap recommendations with a relative strength, labelled contributions and note sentences."""
-    if not recommendations:
-        return []
-    best = max(r.score for r in recommendations)
+def explain(recommendations: list[Recommendation]) -> list[ExplainedMatch]:
+    """Wrap recommendations with labelled contributions and note sentences (order kept)."""
     out = []
     for r in recommendations:
-        positive = [(f, c) for f, c in r.contributions if c > 0] or list(r.contributions)
         contributions = [
-            (labels.feature_label(f), c) for f, c in sorted(positive, key=lambda fc: -fc[1])[:top]
+            (labels.feature_label(f), c)
+            for f, c in sorted(r.contributions, key=lambda fc: -abs(fc[1]))[:TECHNICAL_CONTRIBUTIONS]
         ]
         notes = [s for s in (labels.note_sentence(n) for n in r.notes) if s]
-        out.append(ExplainedMatch(r, _strength(r.score, best), contributions, notes))
+        out.append(ExplainedMatch(r, contributions, notes))
     return out
+
+
+def split_offered(
+    recommendations: list[Recommendation], nearest: int = NEAREST
+) -> tuple[list[ExplainedMatch], list[ExplainedMatch]]:
+    """``(offered, nearest)``: the matches that reach the threshold, in the engine's order,
+    and, only when there are none, the ``nearest`` closest others (shown without a level)."""
+    offered = [r for r in recommendations if r.offered]
+    if offered:
+        return explain(offered), []
+    return [], explain(recommendations[:nearest])
+
+
+def _bundle_views(bundles: list[BundleOffer], conditions: list[str]) -> list[BundleView]:
+    # The engine leaves conditions out of bundles already; a condition is never shown as
+    # something a bundle fails to cover, even if a future engine version slipped one in.
+    not_training = set(conditions)
+    return [
+        BundleView(
+            programmes=list(b.programmes),
+            covered=[r for r in b.covered if r not in not_training],
+            missing=[r for r in b.missing if r not in not_training],
+            by_programme={pid: [r for r in reqs if r not in not_training] for pid, reqs in b.by_programme.items()},
+        )
+        for b in bundles
+    ]
 
 
 def _pending_or_accepted(where) -> list[InterestRequest]:
@@ -126,49 +210,95 @@ def _pending_or_accepted(where) -> list[InterestRequest]:
     )
 
 
+def _demand_matches(demand: Demand, k: int, *, can_request: bool, existing: dict) -> DemandMatches:
+    recommendations = matchmaking.recommend_programmes(demand, k=k)
+    offered, nearest = split_offered(recommendations)
+    conditions = list(recommendations[0].conditions) if recommendations else []
+    # Bundles take offered programmes only (the engine sees to that); none in the empty state.
+    bundles = _bundle_views(matchmaking.recommend_bundles(demand), conditions) if offered else []
+    return DemandMatches(
+        demand=demand,
+        matches=offered,
+        nearest=nearest,
+        bundles=bundles,
+        conditions=conditions,
+        can_request=can_request,
+        existing=existing,
+        alert=alert_services.demand_alert(demand),
+        can_subscribe=demand.status in alert_services.DEMAND_STATUSES,
+    )
+
+
 def demand_matches(actor: User, demand_id: int, k: int = DEFAULT_K) -> DemandMatches:
-    """The best public programmes for one of the actor's demands, explained, with bundles.
+    """The public programmes offered as matches for one of the actor's demands, explained,
+    with bundles; or, when none reaches the threshold, the nearest few and the alert.
 
     A draft demand sees recommendations too (they come from the public catalogue).
     """
     demand = get_own_demand(actor, demand_id)
     _require_org_kind(actor, "enterprise")
-    recommendations = matchmaking.recommend_programmes(demand, k=k)
-    bundles = matchmaking.recommend_bundles(demand)
     existing = {
         r.programme_id: r for r in _pending_or_accepted(InterestRequest.demand_id == demand.id)
     }
-    return DemandMatches(
-        demand=demand,
-        matches=explain(recommendations),
-        bundles=bundles,
+    return _demand_matches(
+        demand, k,
         can_request=demand.status == "open" and demand.organisation.is_approved,
         existing=existing,
+    )
+
+
+def _programme_opportunities(programme: Programme, k: int, existing: dict) -> ProgrammeOpportunities:
+    public = programme.status == "published" and programme.organisation.is_approved
+    recommendations = matchmaking.recommend_demands(programme, k=k) if public else []
+    offered, nearest = split_offered(recommendations)
+    return ProgrammeOpportunities(
+        programme, public, offered, nearest, existing, alert_services.programme_alert(programme)
     )
 
 
 def programme_opportunities(
     actor: User, programme_id: int, k: int = DEFAULT_K
 ) -> ProgrammeOpportunities:
-    """The open demands one of the actor's programmes fits (商机); none until it is public."""
+    """The open demands one of the actor's programmes is offered for (商机), or the nearest
+    few when none reaches the threshold; none until the programme is public."""
     programme = get_own_programme(actor, programme_id)
     _require_org_kind(actor, "institution")
-    public = programme.status == "published" and programme.organisation.is_approved
-    recommendations = matchmaking.recommend_demands(programme, k=k) if public else []
     existing = {
         r.demand_id: r for r in _pending_or_accepted(InterestRequest.programme_id == programme.id)
     }
-    return ProgrammeOpportunities(programme, public, explain(recommendations), existing)
+    return _programme_opportunities(programme, k, existing)
+
+
+def _require_staff(actor: User) -> None:
+    if not actor.is_staff:
+        raise PermissionDenied(_("只有协会工作人员可以查看。"))
+
+
+def staff_demand_matches(actor: User, demand_id: int, k: int = DEFAULT_K) -> DemandMatches:
+    """What an enterprise sees for any demand, for association staff (with technical details)."""
+    _require_staff(actor)
+    demand = get_by_id(Demand, demand_id)
+    if demand is None:
+        raise NotFound(_("需求不存在。"))
+    return _demand_matches(demand, k, can_request=False, existing={})
+
+
+def staff_programme_opportunities(actor: User, programme_id: int, k: int = DEFAULT_K) -> ProgrammeOpportunities:
+    """What an institution sees for any programme (商机), for association staff."""
+    _require_staff(actor)
+    programme = get_by_id(Programme, programme_id)
+    if programme is None:
+        raise NotFound(_("培训项目不存在。"))
+    return _programme_opportunities(programme, k, {})
 
 
 def explain_pair(demand: Demand, programme: Programme, k: int = 50) -> ExplainedMatch | None:
     """The explanation of one (demand, programme) pair, if the programme is among the demand's
-    ``k`` best public matches; otherwise None."""
+    ``k`` closest public programmes (offered or not: see ``offered``); otherwise None."""
     for match in explain(matchmaking.recommend_programmes(demand, k=k)):
         if match.programme.id == programme.id:
             return match
     return None
-
 
 # --------------------------------------------------------------------------- interest requests
 

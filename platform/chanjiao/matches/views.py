@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from ..errors import DomainError, NotFound, PermissionDenied
 from ..extensions import db
-from ..security import org_kind_required, org_user_required
+from ..security import org_kind_required, org_user_required, staff_required
 from . import labels, services
 from .forms import ActionForm, DecisionForm, InterestForm
 
@@ -22,6 +22,11 @@ def _match_labels():
     return labels
 
 
+@bp.app_template_global("match_level_bounds")
+def _match_level_bounds() -> dict[str, int]:
+    return services.level_bounds()
+
+
 def safe_next(target: str | None, default: str) -> str:
     """A same-site path to go back to, or ``default`` (no open redirects)."""
     target = (target or "").strip()
@@ -30,33 +35,52 @@ def safe_next(target: str | None, default: str) -> str:
     return target
 
 
-@bp.get("/my/demands/<int:demand_id>/matches")
-@org_kind_required("enterprise")
-def demand_matches(demand_id: int):
+def _matches_page(load: Callable, template: str, **context):
     try:
-        result = services.demand_matches(current_user, demand_id)
+        result = load()
     except NotFound:
         abort(404)
     except PermissionDenied:
         abort(403)
     return render_template(
-        "matches/demand_matches.html", result=result, demand=result.demand,
-        status_label=services.status_label, max_message=services.MAX_MESSAGE,
+        template, result=result, status_label=services.status_label,
+        max_message=services.MAX_MESSAGE, **context,
+    )
+
+
+@bp.get("/my/demands/<int:demand_id>/matches")
+@org_kind_required("enterprise")
+def demand_matches(demand_id: int):
+    return _matches_page(
+        lambda: services.demand_matches(current_user, demand_id), "matches/demand_matches.html",
     )
 
 
 @bp.get("/my/programmes/<int:programme_id>/opportunities")
 @org_kind_required("institution")
 def programme_opportunities(programme_id: int):
-    try:
-        result = services.programme_opportunities(current_user, programme_id)
-    except NotFound:
-        abort(404)
-    except PermissionDenied:
-        abort(403)
-    return render_template(
-        "matches/programme_opportunities.html", result=result, programme=result.programme,
-        status_label=services.status_label, max_message=services.MAX_MESSAGE,
+    return _matches_page(
+        lambda: services.programme_opportunities(current_user, programme_id),
+        "matches/programme_opportunities.html",
+    )
+
+
+# Staff see the same pages as the organisation would, read-only, with the technical details.
+@bp.get("/staff/matches/demands/<int:demand_id>")
+@staff_required
+def staff_demand_matches(demand_id: int):
+    return _matches_page(
+        lambda: services.staff_demand_matches(current_user, demand_id), "matches/demand_matches.html",
+        staff_view=True,
+    )
+
+
+@bp.get("/staff/matches/programmes/<int:programme_id>")
+@staff_required
+def staff_programme_opportunities(programme_id: int):
+    return _matches_page(
+        lambda: services.staff_programme_opportunities(current_user, programme_id),
+        "matches/programme_opportunities.html", staff_view=True,
     )
 
 

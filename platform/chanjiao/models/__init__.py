@@ -1,5 +1,6 @@
 """ORM models, one module per aggregate. Importing this package registers them all."""
 from .accounts import Invitation, LoginThrottle, Organisation, PasswordResetToken, User
+from .alerts import MatchAlert, MatchAlertDelivery
 from .api import ApiToken
 from .audit import AuditLog
 from .curation import (
@@ -24,6 +25,8 @@ __all__ = [
     "Invitation",
     "InterestRequest",
     "LoginThrottle",
+    "MatchAlert",
+    "MatchAlertDelivery",
     "Notification",
     "Objection",
     "Organisation",

@@ -369,6 +369,8 @@ def update_demand(actor: User, demand_id: int, data: DemandInput) -> Demand:
     from ..curation.services import flag_for_review
 
     flag_for_review(demand, actor)
+    if demand.status == "open":
+        _check_alerts(demand)
     return demand
 
 
@@ -413,7 +415,8 @@ def _transition(actor: User, posting: P, action: str, table: dict, reason: str =
 def publish_demand(actor: User, demand_id: int) -> Demand:
     """Open a draft or closed demand to the public (approved organisations only)."""
     demand = _transition(actor, get_own_demand(actor, demand_id), "publish", _DEMAND_TRANSITIONS)
-    _suggest_pairings([demand])
+    _suggest_pairings(lambda: [demand])
+    _check_alerts(demand)
     return demand
 
 
@@ -489,6 +492,8 @@ def update_programme(actor: User, programme_id: int, data: ProgrammeInput) -> Pr
     from ..curation.services import flag_for_review
 
     flag_for_review(programme, actor)
+    if programme.status == "published":
+        _check_alerts(programme)
     return programme
 
 
@@ -498,21 +503,31 @@ def publish_programme(actor: User, programme_id: int) -> Programme:
         actor, get_own_programme(actor, programme_id), "publish", _PROGRAMME_TRANSITIONS
     )
     db.session.flush()
-    _suggest_pairings([r.demand for r in matchmaking.recommend_demands(programme, k=5)])
+    # Only demands the programme is offered to (probability at least tau) get suggestions.
+    _suggest_pairings(lambda: [r.demand for r in matchmaking.recommend_demands(programme, k=5) if r.offered])
+    _check_alerts(programme)
     return programme
 
 
-def _suggest_pairings(demands: list[Demand]) -> None:
+def _suggest_pairings(demands: Callable[[], list[Demand]]) -> None:
     """Refresh the staff's suggested pairings for newly matchable demands (best effort:
-    suggestions are derived data, and ``flask matching suggest`` rebuilds them all)."""
+    suggestions are derived data, and ``flask matching suggest`` rebuilds them all). The
+    demands are asked for inside the guard, so an engine failure never fails a publish."""
     from ..curation.services import refresh_for_demand
 
     try:
         with db.session.begin_nested():
-            for demand in demands:
+            for demand in demands():
                 refresh_for_demand(demand)
     except Exception:  # noqa: BLE001 - a publish must not fail on derived data
         log.exception("could not refresh suggested pairings")
+
+
+def _check_alerts(posting: Posting) -> None:
+    """Tell the organisations whose match alerts this public posting answers (never raises)."""
+    from ..alerts.services import check_new_posting
+
+    check_new_posting(posting)
 
 
 def archive_programme(actor: User, programme_id: int) -> Programme:
