@@ -74,6 +74,21 @@ class RetrainReport:
         return (self.after["ndcg@10"], self.after["auc"]) >= (self.before["ndcg@10"], self.before["auc"])
 
 
+def _decisions_by_demand(
+    demands: Sequence[Demand], decisions: Sequence[tuple[str, str, int]]
+) -> tuple[dict[str, Demand], dict[str, list[tuple[str, int]]]]:
+    """Demands by id and each demand's decided ``(programme_id, label)``, checked."""
+    by_id = {d.id: d for d in demands}
+    per_demand: dict[str, list[tuple[str, int]]] = {}
+    for i, (demand_id, programme_id, label) in enumerate(decisions):
+        if demand_id not in by_id:
+            raise InputError(f"decision {i}: demand {demand_id!r} was not given")
+        if label not in (0, 1):
+            raise InputError(f"decision {i}: label must be 0 or 1, got {label!r}")
+        per_demand.setdefault(demand_id, []).append((programme_id, label))
+    return by_id, per_demand
+
+
 def decision_features(
     matcher: Matcher, demands: Sequence[Demand], decisions: Sequence[tuple[str, str, int]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -92,14 +107,7 @@ def decision_features(
     -------
     (X, y, groups)
     """
-    by_id = {d.id: d for d in demands}
-    per_demand: dict[str, list[tuple[str, int]]] = {}
-    for i, (demand_id, programme_id, label) in enumerate(decisions):
-        if demand_id not in by_id:
-            raise InputError(f"decision {i}: demand {demand_id!r} was not given")
-        if label not in (0, 1):
-            raise InputError(f"decision {i}: label must be 0 or 1, got {label!r}")
-        per_demand.setdefault(demand_id, []).append((programme_id, label))
+    by_id, per_demand = _decisions_by_demand(demands, decisions)
     rows, labels, groups = [], [], []
     for demand_id, pairs in per_demand.items():
         X = matcher.pair_features(by_id[demand_id], [p for p, _ in pairs])
@@ -276,14 +284,7 @@ def decision_calibration_inputs(
     -------
     (Z, y, groups)
     """
-    by_id = {d.id: d for d in demands}
-    per_demand: dict[str, list[tuple[str, int]]] = {}
-    for i, (demand_id, programme_id, label) in enumerate(decisions):
-        if demand_id not in by_id:
-            raise InputError(f"decision {i}: demand {demand_id!r} was not given")
-        if label not in (0, 1):
-            raise InputError(f"decision {i}: label must be 0 or 1, got {label!r}")
-        per_demand.setdefault(demand_id, []).append((programme_id, label))
+    by_id, per_demand = _decisions_by_demand(demands, decisions)
     rows, labels, groups = [], [], []
     for demand_id, pairs in per_demand.items():
         scores, best = scores_in_list(matcher, by_id[demand_id], [p for p, _ in pairs], ranker=ranker, exclude=exclude)

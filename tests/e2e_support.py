@@ -33,21 +33,59 @@ STAFF = {"email": "staff@e2e.example.cn", "name": "协会遴选员"}
 HR = {"email": "hr@e2e.example.cn", "name": "企业人事王芳"}
 ENTERPRISE_ADMIN = {"email": "admin@ent.e2e.example.cn", "name": "企业管理员李强"}
 INSTITUTION_ADMIN = {"email": "admin@inst.e2e.example.cn", "name": "培训学校校长赵敏"}
+CATALOGUE_ADMIN = {"email": "admin@centre.e2e.example.cn", "name": "培训中心主任孙伟"}
 ENTERPRISE = {"name": "朝阳颐康养老服务有限公司", "contact_name": "陈经理", "contact_phone": "13911112222"}
 INSTITUTION = {"name": "朝阳区仁和职业技能培训学校", "contact_name": "周老师", "contact_phone": "13833334444"}
 CARE_PROGRAMME = "养老护理员（四级）技能培训"
 COOKING_PROGRAMME = "中式烹调师实训"
+# A second approved institution publishes the demo catalogue, so that matching runs on a
+# catalogue of realistic size (the calibrated probabilities compare a programme with the rest
+# of the catalogue: in a catalogue of two, even a perfect pair falls below the threshold).
+CATALOGUE_INSTITUTION = {"name": "朝阳区综合职业培训中心", "contact_name": "孙老师",
+                         "contact_phone": "13755556666", "district": "呼家楼街道",
+                         "address": "朝阳区呼家楼街道金台路3号"}
+# Demo programmes left out of that catalogue: elderly care, nursing, housekeeping and cooking,
+# so that the scenario's own care course stays the right answer for the scenario's care demand.
+EXCLUDED_TITLE_WORDS = ("养老", "老年", "护理", "照护", "助浴", "家政", "烹", "厨", "餐", "面点",
+                        "营养", "料理")
 
 SETUP_SCRIPT = r'''
 import json, sys
-from chanjiao import create_app
+from chanjiao import create_app, matchmaking
 from chanjiao.auth.services import create_user
+from chanjiao.demo.data_programmes import PROGRAMMES
 from chanjiao.extensions import db
 from chanjiao.models import Organisation
 from chanjiao.postings.services import ProgrammeInput, create_programme, publish_programme
+from chanjiao.skill_vocabulary import VOCABULARY
+from chanjiao.skills import seed_vocabulary
 from chanjiao.validators import credit_code_check_char
 
 data = json.loads(sys.argv[1])
+
+
+def demo_programme(entry, org):
+    """A demo programme (chanjiao.demo.data_programmes) as the institution's form would send
+    it; the same defaults as the demo loader: offline, the institution's district and address."""
+    kind, certificate = entry["cert"]
+    return ProgrammeInput(
+        title=entry["title"],
+        description=entry["description"],
+        modules=[{"name": name, "hours": hours} for name, hours in entry["modules"]],
+        outcomes=list(entry["outcomes"]),
+        level=entry["level"],
+        certificate_kind=kind,
+        certificate_name=certificate,
+        total_hours=entry["hours"],
+        mode=entry.get("mode", "offline"),
+        district=entry.get("district", org.district),
+        location=entry.get("location", org.address),
+        capacity=entry["capacity"],
+        fee=entry["fee"],
+        subsidy_eligible=entry["subsidy"],
+        schedule=entry["schedule"],
+        skills=list(entry["skills"]),
+    )
 
 
 def credit_code(n):
@@ -69,7 +107,14 @@ with app.app_context():
         contact_name=data["institution"]["contact_name"],
         contact_phone=data["institution"]["contact_phone"], status="approved",
     )
-    db.session.add_all([enterprise, institution])
+    other = data["catalogue_institution"]
+    centre = Organisation(
+        kind="institution", name=other["name"], credit_code=credit_code(3),
+        district=other["district"], address=other["address"], category="vocational_skill",
+        contact_name=other["contact_name"], contact_phone=other["contact_phone"], status="approved",
+    )
+    db.session.add_all([enterprise, institution, centre])
+    seed_vocabulary(VOCABULARY)  # the demo programmes' tags, with their synonyms
     db.session.flush()
     password = data["password"]
     create_user(data["enterprise_admin"]["email"], data["enterprise_admin"]["name"], password,
@@ -77,6 +122,8 @@ with app.app_context():
     create_user(data["hr"]["email"], data["hr"]["name"], password, "org_member", enterprise.id)
     trainer = create_user(data["institution_admin"]["email"], data["institution_admin"]["name"],
                           password, "org_admin", institution.id)
+    centre_admin = create_user(data["catalogue_admin"]["email"], data["catalogue_admin"]["name"],
+                               password, "org_admin", centre.id)
     db.session.flush()
     care = create_programme(trainer, ProgrammeInput(
         title=data["care"],
@@ -109,8 +156,23 @@ with app.app_context():
     ))
     for programme in (care, cooking):
         publish_programme(trainer, programme.id)
+    excluded = tuple(data["excluded_title_words"])
+    catalogue = [
+        entry for entry in PROGRAMMES
+        if entry.get("status", "published") == "published"
+        and not any(word in entry["title"] for word in excluded)
+    ]
+    for entry in catalogue:
+        programme = create_programme(centre_admin, demo_programme(entry, centre))
+        publish_programme(centre_admin, programme.id)
     db.session.commit()
-    print(json.dumps({"care": care.id, "cooking": cooking.id}))
+    # Every published programme has all its vectors once saved (they were once encoded in the
+    # order its tags were typed and read back by name, and some stayed out of the catalogue).
+    db.session.expire_all()
+    public = list(db.session.scalars(matchmaking.public_programmes_query()))
+    missing = [p.title for p in matchmaking.stale_postings(public)]
+    assert not missing and len(public) == len(catalogue) + 2, (len(public), missing)
+    print(json.dumps({"care": care.id, "cooking": cooking.id, "catalogue": len(catalogue) + 2}))
 '''
 
 
@@ -158,7 +220,8 @@ def _run(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
 
 
 def prepare_database(env: dict[str, str]) -> dict[str, int]:
-    """Migrate the fresh database, create the accounts and the published programmes."""
+    """Migrate the fresh database, create the accounts and the published programmes: the
+    scenario's care and cooking courses, and a realistic catalogue around them."""
     import json
 
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
@@ -169,6 +232,8 @@ def prepare_database(env: dict[str, str]) -> dict[str, int]:
         "password": PASSWORD, "enterprise": ENTERPRISE, "institution": INSTITUTION, "hr": HR,
         "enterprise_admin": ENTERPRISE_ADMIN, "institution_admin": INSTITUTION_ADMIN,
         "care": CARE_PROGRAMME, "cooking": COOKING_PROGRAMME,
+        "catalogue_institution": CATALOGUE_INSTITUTION, "catalogue_admin": CATALOGUE_ADMIN,
+        "excluded_title_words": EXCLUDED_TITLE_WORDS,
     }
     out = _run([sys.executable, "-c", SETUP_SCRIPT, json.dumps(data, ensure_ascii=False)], env)
     return json.loads(out.strip().splitlines()[-1])

@@ -109,17 +109,29 @@ def test_demand_to_published_demonstration_platform(server, browser, tmp_path):
         expect(page).to_have_url(re.compile(r"/my/demands/\d+/matches$"))
         expect(page.get_by_role("heading", name="推荐培训项目", level=1)).to_be_visible()
 
+        # The catalogue is realistic (the demo programmes of a second institution, minus care
+        # and cooking): the care course is offered first, with a calibrated level.
         cards = page.locator("ol.match-list > li")
         best = cards.first
         expect(best.get_by_role("heading", level=2)).to_contain_text(e2e.CARE_PROGRAMME)
-        expect(cards.filter(has_text=e2e.COOKING_PROGRAMME)).to_have_count(1)  # ranked below
         expect(best).to_contain_text(e2e.INSTITUTION["name"])
+        level = best.locator(".match-level .badge")
+        expect(level).to_have_count(1)
+        expect(level).to_have_text(re.compile(r"^\s*(高度匹配|较匹配|部分匹配)\s*$"))
+        expect(best.locator(".match-level .match-probability")).to_contain_text(re.compile(r"匹配概率 \d{1,3}%"))
+        # The cooking course is no match for a care demand: not offered at all.
+        expect(cards.filter(has_text=e2e.COOKING_PROGRAMME)).to_have_count(0)
         expect(best.get_by_role("heading", name="已覆盖的要求")).to_be_visible()
         covered = best.locator("ul.covered > li").filter(has_text="翻身")
         expect(covered.first).to_contain_text("依据")
-        expect(covered.first).to_contain_text(re.compile(r"相似度 0\.\d\d"))
         # The evidence is the programme's own text (a module or an outcome about turning).
-        expect(covered.first.locator(".muted")).to_contain_text(re.compile(r"翻身护理|规范翻身"))
+        expect(covered.first.locator(".evidence")).to_contain_text(re.compile(r"依据.*(翻身护理|规范翻身)"))
+        # Raw similarities and ranker weights are for association staff only.
+        expect(covered.first).not_to_contain_text("相似度")
+        expect(page.locator("main")).not_to_contain_text("相似度")
+        expect(page.locator("details.technical-details")).to_have_count(0)
+        print(f"care course: {level.inner_text().strip()}, "
+              f"{best.locator('.match-probability').inner_text().strip()}")
         page.screenshot(path=str(tmp_path / "recommendations.png"), full_page=True)
         assert (tmp_path / "recommendations.png").stat().st_size > 0
 

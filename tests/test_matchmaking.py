@@ -152,3 +152,17 @@ def test_draft_programme_has_no_demand_recommendations(app, catalogue):
     draft = postings.create_programme(catalogue["trainer"], CARE)
     db.session.commit()
     assert matchmaking.recommend_demands(draft) == []
+
+
+def test_a_programme_saved_with_skills_out_of_name_order_has_all_its_vectors(app, make):
+    # Typed order 短视频剪辑, 直播运营, 普通话 differs from name order; the engine encodes only
+    # the first skills, so the saved posting and the one read back must agree on which.
+    trainer = make.user(make.org("institution"))
+    programme = postings.create_programme(trainer, ProgrammeInput(
+        title="互联网营销师（直播销售员）培训", district="双井街道", total_hours=40,
+        modules=[{"name": "直播话术", "hours": 20}, {"name": "短视频制作", "hours": 20}],
+        skills=["短视频剪辑", "直播运营", "普通话"], capacity=30, fee=800,
+    ))
+    db.session.commit()
+    db.session.expire_all()
+    assert matchmaking.stale_postings([db.session.get(type(programme), programme.id)]) == []

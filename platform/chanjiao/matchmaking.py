@@ -65,7 +65,10 @@ def engine_programme(p: Programme) -> engine.Programme:
             engine.Module(m.get("name", ""), m.get("hours")) for m in (p.modules or []) if m.get("name")
         ),
         outcomes=tuple(p.outcomes or ()),
-        skills=tuple(s.name for s in p.skills),
+        # Sorted here, not in the database's collation: a posting just saved holds its skills in
+        # the order typed, one read back holds them by name, and the engine encodes only the
+        # first few, so both must see one order or a saved programme lacks a vector.
+        skills=tuple(sorted(s.name for s in p.skills)),
         certificates=certificates,
         level=LEVEL_WORDS.get(p.level or ""),
         total_hours=p.total_hours or None,
@@ -89,7 +92,7 @@ def engine_demand(d: Demand) -> engine.Demand:
         description=d.description or "",
         duties=tuple(d.duties or ()),
         requirements=tuple(d.requirements or ()),
-        skills=tuple(s.name for s in d.skills),
+        skills=tuple(sorted(s.name for s in d.skills)),  # see engine_programme
         skill_level=LEVEL_WORDS.get(d.skill_level or ""),
         headcount=d.headcount,
         district=None,  # see engine_programme
