@@ -239,6 +239,11 @@ def test_queue_shows_level_and_probability_and_orders_by_probability(client, wor
     assert "匹配概率" not in _card(html, legacy.id) and "匹配概率" in _card(html, high.id)
     english = client.get("/staff/curation", headers={"Accept-Language": "en"})
     assert english.status_code == 200
+    # Each card links to the pair's whole lists as the organisations see them, with details.
+    card = _card(html, high.id)
+    assert f'href="/staff/matches/demands/{other_demand.id}"' in card
+    assert f'href="/staff/matches/programmes/{high.programme_id}"' in card
+    assert client.get(f"/staff/matches/demands/{other_demand.id}").status_code == 200
 
 
 def test_queue_lists_conditions_apart_from_gaps(client, world, staff):
