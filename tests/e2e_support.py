@@ -54,6 +54,7 @@ import json, sys
 from chanjiao import create_app, matchmaking
 from chanjiao.auth.services import create_user
 from chanjiao.demo.data_programmes import PROGRAMMES
+from chanjiao.demo.loader import programme_fields
 from chanjiao.extensions import db
 from chanjiao.models import Organisation
 from chanjiao.postings.services import ProgrammeInput, create_programme, publish_programme
@@ -65,27 +66,8 @@ data = json.loads(sys.argv[1])
 
 
 def demo_programme(entry, org):
-    """A demo programme (chanjiao.demo.data_programmes) as the institution's form would send
-    it; the same defaults as the demo loader: offline, the institution's district and address."""
-    kind, certificate = entry["cert"]
-    return ProgrammeInput(
-        title=entry["title"],
-        description=entry["description"],
-        modules=[{"name": name, "hours": hours} for name, hours in entry["modules"]],
-        outcomes=list(entry["outcomes"]),
-        level=entry["level"],
-        certificate_kind=kind,
-        certificate_name=certificate,
-        total_hours=entry["hours"],
-        mode=entry.get("mode", "offline"),
-        district=entry.get("district", org.district),
-        location=entry.get("location", org.address),
-        capacity=entry["capacity"],
-        fee=entry["fee"],
-        subsidy_eligible=entry["subsidy"],
-        schedule=entry["schedule"],
-        skills=list(entry["skills"]),
-    )
+    """A demo programme (chanjiao.demo.data_programmes) as the institution's form would send it."""
+    return ProgrammeInput(**programme_fields(entry, org), skills=list(entry["skills"]))
 
 
 def credit_code(n):

@@ -11,6 +11,7 @@ master: the encoder does not survive a fork once it has run OpenMP threads.
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import tempfile
 import threading
@@ -235,21 +236,25 @@ def stale_postings(batch: Sequence[Programme | Demand]) -> list[Programme | Dema
 # --------------------------------------------------------------------------- ranker versions
 
 
-def active_ranker() -> tuple[int | None, engine.PairwiseLinearRanker | None]:
+def _active_version() -> RankerVersion | None:
+    return db.session.scalar(select(RankerVersion).where(RankerVersion.active.is_(True)))
+
+
+def active_ranker(version: RankerVersion | None = None) -> tuple[int | None, engine.PairwiseLinearRanker | None]:
     """The active trained ranker (id, model), or (None, None) for the shipped default."""
-    version = db.session.scalar(select(RankerVersion).where(RankerVersion.active.is_(True)))
+    version = version or _active_version()
     if version is None:
         return None, None
     return version.id, ranker_from_files(version.files)
 
 
-def active_calibrator() -> ProbabilityCalibrator | None:
+def active_calibrator(version: RankerVersion | None = None) -> ProbabilityCalibrator | None:
     """The calibrator kept with the active trained ranker, None for the shipped one.
 
     A version trained before any calibrator was refitted from decisions carries the
     calibrator that was in use when it was trained, so a rollback restores both together.
     """
-    version = db.session.scalar(select(RankerVersion).where(RankerVersion.active.is_(True)))
+    version = version or _active_version()
     if version is None or "calibrator.json" not in version.files:
         return None
     return calibrator_from_files(version.files)
@@ -351,8 +356,9 @@ def _signature() -> tuple:
 
 
 def _build(signature: tuple) -> _Catalogue:
-    _, ranker = active_ranker()
-    calibrator = active_calibrator()
+    version = _active_version()
+    _, ranker = active_ranker(version)
+    calibrator = active_calibrator(version)
     enc = encoder()
     programmes = list(db.session.scalars(public_programmes_query()))
     demands = list(db.session.scalars(open_demands_query()))
@@ -524,27 +530,25 @@ def _prepared_demand(demand: Demand) -> engine.Demand:
     return engine_demand(demand)
 
 
-def min_probability() -> float:
-    """``tau`` of the model in use: the lowest probability offered as a match."""
-    catalogue = live_catalogue()
-    if catalogue.matcher is not None:
-        return catalogue.matcher.min_probability
-    calibrator = active_calibrator()
-    return float((calibrator or _shipped_calibrator()).min_probability)
-
-
 def level_thresholds() -> dict[str, float]:
-    """Lower bound of each match level of the model in use, best first."""
+    """Lower bound of each match level of the model in use, best first; the last one,
+    ``partial``, is tau."""
     catalogue = live_catalogue()
     if catalogue.matcher is not None:
         return catalogue.matcher.level_thresholds()
-    return (active_calibrator() or _shipped_calibrator()).thresholds()
+    return (active_calibrator() or _shipped_calibrator(_mode())).thresholds()
 
 
-def _shipped_calibrator() -> ProbabilityCalibrator:
+def min_probability() -> float:
+    """``tau`` of the model in use: the lowest probability offered as a match."""
+    return level_thresholds()["partial"]
+
+
+@functools.lru_cache(maxsize=2)
+def _shipped_calibrator(mode: str) -> ProbabilityCalibrator:
     from matching.ranking import MODEL_DIR
 
-    return ProbabilityCalibrator.load(MODEL_DIR / _mode())
+    return ProbabilityCalibrator.load(MODEL_DIR / mode)
 
 
 def recommend_programmes(demand: Demand, k: int = 10) -> list[Recommendation]:
@@ -678,7 +682,7 @@ def train_ranker(decisions: Sequence[tuple[int, int, int]], force: bool = False)
     known_demands, known_programmes = {d.id for d in demands}, set(programmes)
     usable = [(d, p, y) for d, p, y in decisions if d in known_demands and p in known_programmes]
     current_id, current = active_ranker()
-    in_use = active_calibrator() or _shipped_calibrator()
+    in_use = active_calibrator() or _shipped_calibrator(_mode())
     # Unit vectors stay in this short-lived command's memory: its catalogue includes archived
     # programmes, and writing it to the shared directory would remove the live catalogue's file.
     matcher = engine.Matcher(
@@ -706,39 +710,37 @@ def train_ranker(decisions: Sequence[tuple[int, int, int]], force: bool = False)
     )
     calibrator_switched = calibration.refitted and (calibration.improved or force)
     new_calibrator = calibration.calibrator if calibrator_switched else in_use
-    version = RankerVersion(
-        mode=_mode(),
-        encoder=encoder_name(),
-        files=ranker_to_files(
-            report.ranker,
-            _coverage_meta(matcher.ranker, matcher.coverage_threshold),
-            calibrator=new_calibrator if switched else in_use,
-        ),
-        metrics_before=report.before,
-        metrics_after=report.after,
-        decisions=report.decisions,
-        active=False,
-        forced=force and not report.improved,
-        previous_id=current_id,
+    def new_version(
+        ranker: engine.PairwiseLinearRanker, meta: dict[str, Any], calibrator: ProbabilityCalibrator,
+        metrics_after: dict[str, float], forced: bool,
+    ) -> RankerVersion:
+        version = RankerVersion(
+            mode=_mode(),
+            encoder=encoder_name(),
+            files=ranker_to_files(ranker, meta, calibrator=calibrator),
+            metrics_before=report.before,
+            metrics_after=metrics_after,
+            decisions=report.decisions,
+            active=False,
+            forced=forced,
+            previous_id=current_id,
+        )
+        db.session.add(version)
+        return version
+
+    version = new_version(
+        report.ranker, _coverage_meta(matcher.ranker, matcher.coverage_threshold),
+        new_calibrator if switched else in_use, report.after, force and not report.improved,
     )
-    db.session.add(version)
     calibration_version = None
     if switched:
         _activate(version)
     elif calibrator_switched:
         # The ranker in use stays, with the new calibrator (fitted on its scores).
-        calibration_version = RankerVersion(
-            mode=_mode(),
-            encoder=encoder_name(),
-            files=ranker_to_files(matcher.ranker, dict(getattr(matcher.ranker, "meta_", {})), calibrator=new_calibrator),
-            metrics_before=report.before,
-            metrics_after=report.before,
-            decisions=report.decisions,
-            active=False,
-            forced=force and not calibration.improved,
-            previous_id=current_id,
+        calibration_version = new_version(
+            matcher.ranker, dict(getattr(matcher.ranker, "meta_", {})), new_calibrator, report.before,
+            force and not calibration.improved,
         )
-        db.session.add(calibration_version)
         _activate(calibration_version)
     db.session.flush()
     return TrainingOutcome(

@@ -719,16 +719,15 @@ def matches_json(
     k: int,
     recommendations: list[Recommendation],
     partner: str,
-    min_probability: float,
     thresholds: dict[str, float],
 ) -> dict[str, Any]:
     """A matches answer: the top ``k`` as ranked (below-tau ones with ``level`` null), tau and
-    the level thresholds of the model in use."""
+    the level thresholds of the model in use (the lowest level's bound is tau)."""
     thresholds = {name: float(bound) for name, bound in thresholds.items()}
     return {
         subject: subject_id,
         "k": k,
-        "min_probability": float(min_probability),
+        "min_probability": thresholds["partial"],
         "level_thresholds": thresholds,
         "matches": [match_json(r, partner) for r in recommendations],
     }

@@ -176,7 +176,7 @@ def demand_matches(demand_id: int):
     return jsonify(
         schemas.matches_json(
             "demand_id", demand.id, k, matches, "programme",
-            matchmaking.min_probability(), matchmaking.level_thresholds(),
+            matchmaking.level_thresholds(),
         )
     )
 
@@ -225,6 +225,6 @@ def programme_matches(programme_id: int):
     return jsonify(
         schemas.matches_json(
             "programme_id", programme.id, k, matches, "demand",
-            matchmaking.min_probability(), matchmaking.level_thresholds(),
+            matchmaking.level_thresholds(),
         )
     )

@@ -138,24 +138,9 @@ def load_demo_data() -> DemoSummary:
 
     for n, data in enumerate(PROGRAMMES):
         org = orgs[data["org"]]
-        kind, certificate = data["cert"]
         programme = Programme(
             organisation_id=org.id,
-            title=data["title"],
-            description=data["description"],
-            modules=[{"name": name, "hours": hours} for name, hours in data["modules"]],
-            outcomes=list(data["outcomes"]),
-            level=data["level"],
-            certificate_kind=kind,
-            certificate_name=certificate,
-            total_hours=data["hours"],
-            mode=data.get("mode", "offline"),
-            district=data.get("district", org.district),
-            location=data.get("location", org.address),
-            capacity=data["capacity"],
-            fee=data["fee"],
-            subsidy_eligible=data["subsidy"],
-            schedule=data["schedule"],
+            **programme_fields(data, org),
             status=data.get("status", "published"),
             created_by_id=admins[data["org"]].id,
             skills=resolve_skills(data["skills"], create=False),
@@ -167,6 +152,29 @@ def load_demo_data() -> DemoSummary:
     db.session.flush()
     summary.indexed = reindex_all()
     return summary
+
+
+def programme_fields(data: dict, org: Organisation) -> dict:
+    """A demo programme's posting fields (those a programme form has, skills apart), with the
+    demo defaults: offline, at the institution's street and address."""
+    kind, certificate = data["cert"]
+    return dict(
+        title=data["title"],
+        description=data["description"],
+        modules=[{"name": name, "hours": hours} for name, hours in data["modules"]],
+        outcomes=list(data["outcomes"]),
+        level=data["level"],
+        certificate_kind=kind,
+        certificate_name=certificate,
+        total_hours=data["hours"],
+        mode=data.get("mode", "offline"),
+        district=data.get("district", org.district),
+        location=data.get("location", org.address),
+        capacity=data["capacity"],
+        fee=data["fee"],
+        subsidy_eligible=data["subsidy"],
+        schedule=data["schedule"],
+    )
 
 
 def _decide(org: Organisation, status: str, reason: str, staff: User, registered: datetime) -> None:
