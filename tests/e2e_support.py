@@ -37,6 +37,7 @@ CATALOGUE_ADMIN = {"email": "admin@centre.e2e.example.cn", "name": "培训中心
 ENTERPRISE = {"name": "朝阳颐康养老服务有限公司", "contact_name": "陈经理", "contact_phone": "13911112222"}
 INSTITUTION = {"name": "朝阳区仁和职业技能培训学校", "contact_name": "周老师", "contact_phone": "13833334444"}
 CARE_PROGRAMME = "养老护理员（四级）技能培训"
+PIANO_DEMAND = "钢琴调律师"
 COOKING_PROGRAMME = "中式烹调师实训"
 # A second approved institution publishes the demo catalogue, so that matching runs on a
 # catalogue of realistic size (the calibrated probabilities compare a programme with the rest
@@ -57,7 +58,9 @@ from chanjiao.demo.data_programmes import PROGRAMMES
 from chanjiao.demo.loader import programme_fields
 from chanjiao.extensions import db
 from chanjiao.models import Organisation
-from chanjiao.postings.services import ProgrammeInput, create_programme, publish_programme
+from chanjiao.postings.services import (
+    DemandInput, ProgrammeInput, create_demand, create_programme, publish_demand, publish_programme,
+)
 from chanjiao.skill_vocabulary import VOCABULARY
 from chanjiao.skills import seed_vocabulary
 from chanjiao.validators import credit_code_check_char
@@ -101,7 +104,7 @@ with app.app_context():
     password = data["password"]
     create_user(data["enterprise_admin"]["email"], data["enterprise_admin"]["name"], password,
                 "org_admin", enterprise.id)
-    create_user(data["hr"]["email"], data["hr"]["name"], password, "org_member", enterprise.id)
+    hr = create_user(data["hr"]["email"], data["hr"]["name"], password, "org_member", enterprise.id)
     trainer = create_user(data["institution_admin"]["email"], data["institution_admin"]["name"],
                           password, "org_admin", institution.id)
     centre_admin = create_user(data["catalogue_admin"]["email"], data["catalogue_admin"]["name"],
@@ -154,7 +157,15 @@ with app.app_context():
     public = list(db.session.scalars(matchmaking.public_programmes_query()))
     missing = [p.title for p in matchmaking.stale_postings(public)]
     assert not missing and len(public) == len(catalogue) + 2, (len(public), missing)
-    print(json.dumps({"care": care.id, "cooking": cooking.id, "catalogue": len(catalogue) + 2}))
+    # A second demand that nothing on the platform trains for: the empty state and its alert.
+    piano = create_demand(hr, DemandInput(
+        title=data["piano_demand"], district="双井街道", skill_level="L3", headcount=1, mode="offline",
+        duties=["为音乐厅和琴行的钢琴调音、整音和维修"],
+    ))
+    publish_demand(hr, piano.id)
+    db.session.commit()
+    print(json.dumps({"care": care.id, "cooking": cooking.id, "catalogue": len(catalogue) + 2,
+                      "piano": piano.id}))
 '''
 
 
@@ -213,7 +224,7 @@ def prepare_database(env: dict[str, str]) -> dict[str, int]:
     data = {
         "password": PASSWORD, "enterprise": ENTERPRISE, "institution": INSTITUTION, "hr": HR,
         "enterprise_admin": ENTERPRISE_ADMIN, "institution_admin": INSTITUTION_ADMIN,
-        "care": CARE_PROGRAMME, "cooking": COOKING_PROGRAMME,
+        "care": CARE_PROGRAMME, "cooking": COOKING_PROGRAMME, "piano_demand": PIANO_DEMAND,
         "catalogue_institution": CATALOGUE_INSTITUTION, "catalogue_admin": CATALOGUE_ADMIN,
         "excluded_title_words": EXCLUDED_TITLE_WORDS,
     }

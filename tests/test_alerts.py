@@ -304,3 +304,18 @@ def test_publishing_a_matching_demand_notifies_the_institution_once(client, logi
     assert client.post(f"/my/demands/{draft.id}/close").status_code == 302
     assert client.post(f"/my/demands/{draft.id}/publish").status_code == 302
     assert len(_notes(world["trainer"])) == 1
+
+
+def test_two_cancels_at_once_make_one_change_and_one_audit_record(app, subscribed):
+    from chanjiao.errors import InvalidTransition
+
+    world = subscribed
+    stale = services.demand_alert(world["demand"])  # what a second request read before either wrote
+    services.cancel_demand_alert(world["hr"], world["demand"].id)
+    db.session.commit()
+    with pytest.raises(InvalidTransition, match="已经取消"):
+        services._cancel(world["hr2"], stale, demand_id=world["demand"].id)
+    db.session.rollback()
+    assert _count(AuditLog, AuditLog.action == "alert.cancel") == 1
+    alert = _alerts()[0]
+    assert alert.cancelled_by_id == world["hr"].id

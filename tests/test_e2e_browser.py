@@ -142,6 +142,16 @@ def test_demand_to_published_demonstration_platform(server, browser, tmp_path):
         expect(page).to_have_url(re.compile(r"/my/demands/\d+/matches$"))
         expect(page.locator("ol.match-list > li").first).to_contain_text("待处理")
 
+        # A demand nothing on the platform trains for: no level anywhere, the honest empty
+        # state, and an alert for when a fitting programme is published.
+        page.goto(f"/my/demands/{server.ids['piano']}/matches")
+        expect(page.get_by_text("暂时没有合适的培训项目")).to_be_visible()
+        expect(page.locator("ol.match-list")).to_have_count(0)
+        expect(page.locator("main")).not_to_contain_text("高度匹配")
+        page.get_by_role("button", name="有合适的新项目时通知我").click()
+        expect(page.get_by_text("已开启提醒：有合适的新培训项目发布时，会在消息中通知贵机构。")).to_be_visible()
+        expect(page.get_by_role("button", name="取消提醒")).to_be_visible()
+
         # ---------------------------------------------------------------- 2. institution accepts
         inst = session(e2e.INSTITUTION_ADMIN["email"])
         page = inst.page

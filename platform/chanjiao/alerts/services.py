@@ -14,7 +14,7 @@ import logging
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import matchmaking
@@ -104,11 +104,20 @@ def subscribe_programme(actor: User, programme_id: int) -> MatchAlert:
 
 
 def _cancel(actor: User, alert: MatchAlert | None, **target: int) -> MatchAlert:
+    gone = InvalidTransition(_("提醒未开启或已经取消。"))
     if alert is None:
-        raise InvalidTransition(_("提醒未开启或已经取消。"))
-    alert.cancelled_at = utcnow()
-    alert.cancelled_by_id = actor.id
-    db.session.flush()
+        raise gone
+    # Conditional on still being active, so that two cancels at once make one change and one
+    # audit record; the loser is told it is already cancelled.
+    changed = db.session.execute(
+        update(MatchAlert)
+        .where(MatchAlert.id == alert.id, MatchAlert.cancelled_at.is_(None))
+        .values(cancelled_at=utcnow(), cancelled_by_id=actor.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        raise gone
+    db.session.refresh(alert)
     record(actor, "alert.cancel", alert, **target)
     return alert
 
