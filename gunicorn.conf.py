@@ -20,3 +20,11 @@ def on_starting(server):
 
     if not os.environ.get("CHANJIAO_SECRET_KEY"):
         ensure_secret_key(instance_path())
+
+
+def post_worker_init(worker):
+    """Start this worker's background threads (the outbox runner unless RQ runs the queue,
+    the scheduler's ticker, catalogue upkeep): after the fork, in the worker only."""
+    from chanjiao.jobs.background import start
+
+    start(worker.wsgi)

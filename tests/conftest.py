@@ -85,6 +85,10 @@ def app(request, database_uri: str, instance_dir: Path) -> Iterator[Flask]:
             "MATCHING_ENCODER": marker.args[0] if marker else "lexical",
             # Not the repository's instance/ folder, which create_app would default to.
             "MATCHING_UNIT_VECTOR_DIR": str(instance_dir / "unit-vectors"),
+            # Outbox messages run right after each unit of work commits, in the test's thread,
+            # so a test sees their effects at once (tests of the queue itself choose a mode).
+            "JOBS_MODE": "eager",
+            "MAIL_BACKEND": "locmem",
         }
     )
     with app.app_context():

@@ -16,10 +16,12 @@ from .demo.commands import database_is_empty, seed_demo
 def register_cli(app: Flask) -> None:
     from .auth.commands import commands as auth_commands
     from .demo.commands import commands as demo_commands
+    from .jobs.commands import jobs_group
     from .postings.commands import commands as postings_commands
 
     app.cli.add_command(init_instance)
     app.cli.add_command(matching_group)
+    app.cli.add_command(jobs_group)
     for command in (*auth_commands, *demo_commands, *postings_commands):
         app.cli.add_command(command)
 

@@ -35,7 +35,29 @@ class DefaultConfig:
     # /api/v1: requests per minute per token; counted in Redis (shared by every worker) when a
     # storage URL such as redis://127.0.0.1:6379/0 is set, else in each process's memory.
     API_RATELIMIT_PER_MINUTE = 120
-    API_RATELIMIT_STORAGE_URL = None
+    API_RATELIMIT_STORAGE_URL = None  # falls back to REDIS_URL
+    # One Redis for everything shared between workers and machines (the job queue, the API
+    # limiter, caches) unless a feature's own *_URL overrides it. Unset: no Redis is needed.
+    REDIS_URL = None
+    JOBS_REDIS_URL = None
+    # How committed outbox messages reach a runner: unset = "rq" with a Redis URL, else
+    # "thread" (a runner thread in each gunicorn worker); "eager" runs them at once in the
+    # committing thread (tests); "manual" leaves them to `flask jobs run`.
+    JOBS_MODE = None
+    JOBS_POLL_SECONDS = 2.0
+    # E-mail (flask-mailman): "file" writes instance/mail/*.eml (MAIL_FILE_PATH, set by
+    # create_app); "smtp" sends through MAIL_SERVER; "locmem" keeps them in memory.
+    MAIL_BACKEND = "file"
+    MAIL_SERVER = "localhost"
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    MAIL_TIMEOUT = 10
+    MAIL_DEFAULT_SENDER = "产教平台 <noreply@chanjiao.local>"
+    # Absolute links in e-mails (a job has no request to read the host from).
+    PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -141,7 +141,7 @@ def check(key: str) -> Verdict | None:
     limit = int(config.get("API_RATELIMIT_PER_MINUTE") or 0)
     if limit <= 0:
         return None
-    url = config.get("API_RATELIMIT_STORAGE_URL")
+    url = config.get("API_RATELIMIT_STORAGE_URL") or config.get("REDIS_URL")
     if url:
         prefix = str(config.get("API_RATELIMIT_KEY_PREFIX") or DEFAULT_KEY_PREFIX)
         try:

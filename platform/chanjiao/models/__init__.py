@@ -11,6 +11,7 @@ from .curation import (
     Objection,
     Pairing,
 )
+from .jobs import CatalogueChange, JobLease, OutboxMessage, ScheduledRun
 from .matching import RankerVersion, TextVector
 from .notifications import Notification
 from .postings import Demand, Programme, SearchTerm, Skill, demand_skills, programme_skills
@@ -18,11 +19,13 @@ from .postings import Demand, Programme, SearchTerm, Skill, demand_skills, progr
 __all__ = [
     "ApiToken",
     "AuditLog",
+    "CatalogueChange",
     "Demand",
     "DemoPlatform",
     "DemoPlatformPairing",
     "DemoPlatformParticipant",
     "Invitation",
+    "JobLease",
     "InterestRequest",
     "LoginThrottle",
     "MatchAlert",
@@ -30,10 +33,12 @@ __all__ = [
     "Notification",
     "Objection",
     "Organisation",
+    "OutboxMessage",
     "Pairing",
     "PasswordResetToken",
     "Programme",
     "RankerVersion",
+    "ScheduledRun",
     "SearchTerm",
     "Skill",
     "TextVector",

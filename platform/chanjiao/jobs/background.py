@@ -1,0 +1,80 @@
+"""Background threads of a gunicorn worker (started by ``gunicorn.conf.py`` after the fork,
+never in the master, which must never load the encoder).
+
+- the outbox runner (``thread`` mode only): runs due messages, woken at once by a commit in
+  this process, polling otherwise, so messages committed by another worker or a command are
+  picked up within ``JOBS_POLL_SECONDS``; claims go through the database, so the workers'
+  runners never run one message twice at a time;
+- the ticker (every mode): ``tick()`` every minute; the lease lets one worker act;
+- catalogue upkeep: hooks registered by other modules (the live catalogue's statistics
+  refresh) run on the ticker's thread between ticks.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from flask import Flask
+
+from ..extensions import db
+from . import outbox, scheduler
+
+log = logging.getLogger(__name__)
+
+UPKEEP_SECONDS = 5
+_started: dict[int, list[threading.Thread]] = {}
+_stop = threading.Event()
+upkeep_hooks: list[Callable[[Flask], None]] = []
+
+
+def _loop(app: Flask, name: str, body: Callable[[], None], wait: Callable[[], None]) -> None:
+    while not _stop.is_set():
+        try:
+            with app.app_context():
+                try:
+                    body()
+                finally:
+                    db.session.remove()
+        except Exception:  # noqa: BLE001 - a background thread must never die
+            log.exception("background %s failed; retrying", name)
+            _stop.wait(5)
+        wait()
+
+
+def start(app: Flask) -> list[threading.Thread]:
+    """Start this process's background threads once (idempotent)."""
+    if _started.get(id(app)):
+        return _started[id(app)]
+    with app.app_context():
+        current_mode = outbox.mode()
+    poll = float(app.config.get("JOBS_POLL_SECONDS", 2))
+    threads = []
+
+    def wait_for_work() -> None:
+        outbox.wakeup.wait(poll)
+        outbox.wakeup.clear()
+
+    if current_mode == "thread":
+        threads.append(threading.Thread(
+            target=_loop, args=(app, "outbox runner", outbox.run_pending, wait_for_work),
+            name="chanjiao-outbox", daemon=True,
+        ))
+    last_tick = [0.0]
+
+    def tick_and_upkeep() -> None:
+        if time.monotonic() - last_tick[0] >= scheduler.TICK_INTERVAL_SECONDS:
+            last_tick[0] = time.monotonic()
+            scheduler.tick()
+        for hook in upkeep_hooks:
+            hook(app)
+
+    threads.append(threading.Thread(
+        target=_loop, args=(app, "ticker", tick_and_upkeep, lambda: _stop.wait(UPKEEP_SECONDS)),
+        name="chanjiao-ticker", daemon=True,
+    ))
+    for thread in threads:
+        thread.start()
+    _started[id(app)] = threads
+    return threads
