@@ -81,6 +81,9 @@ class Demand(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Hash of the encoder and the texts whose vectors are stored (see matchmaking.vectors_key):
+    # the live catalogue takes a posting only when it equals the hash of its current texts.
+    vectors_key: Mapped[str | None] = mapped_column(String(40))
 
     organisation: Mapped[Organisation] = relationship(back_populates="demands")
     created_by: Mapped[User | None] = relationship()
@@ -118,6 +121,7 @@ class Programme(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    vectors_key: Mapped[str | None] = mapped_column(String(40))  # see Demand.vectors_key
 
     organisation: Mapped[Organisation] = relationship(back_populates="programmes")
     created_by: Mapped[User | None] = relationship()
