@@ -393,21 +393,36 @@ _PROGRAMME_TRANSITIONS = {
 }
 
 
+def _refuse_status(posting: Demand | Programme) -> InvalidTransition:
+    status_labels = choices.DEMAND_STATUSES if isinstance(posting, Demand) else choices.PROGRAMME_STATUSES
+    return InvalidTransition(
+        _("当前状态为“%(status)s”，不能执行此操作。", status=choices.label(status_labels, posting.status))
+    )
+
+
 def _transition(actor: User, posting: P, action: str, table: dict, reason: str = "") -> P:
     allowed, target = table[action]
     if posting.status not in allowed:
-        status_labels = choices.DEMAND_STATUSES if isinstance(posting, Demand) else choices.PROGRAMME_STATUSES
-        raise InvalidTransition(
-            _("当前状态为“%(status)s”，不能执行此操作。", status=choices.label(status_labels, posting.status))
-        )
+        raise _refuse_status(posting)
+    now = utcnow()
+    values: dict[str, Any] = {"status": target, "updated_at": now}
     if action == "publish":
         _require_can_publish(actor)
-        posting.published_at = utcnow()
+        values["published_at"] = now
     before = posting.status
-    posting.status = target
-    posting.updated_at = utcnow()
+    # Conditional on the status the actor saw: of twenty clicks at once exactly one changes
+    # the row and writes the audit record; the others are told the status it has now.
+    model = type(posting)
+    changed = db.session.execute(
+        update(model)
+        .where(model.id == posting.id, model.status == before)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(posting)
+    if changed != 1:
+        raise _refuse_status(posting)
     kind = "demand" if isinstance(posting, Demand) else "programme"
-    db.session.flush()
     record(actor, f"{kind}.{action}", posting, reason, before=before, after=target)
     return posting
 
