@@ -28,6 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.instance_path)
     app.config["MATCHING_UNIT_VECTOR_DIR"] = str(Path(app.instance_path) / "unit-vectors")
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)
+    app.config["MAIL_FILE_PATH"] = str(Path(app.instance_path) / "mail")  # MAIL_BACKEND "file"
     app.config.from_prefixed_env("CHANJIAO")
     if test_config is not None:
         app.config.update(test_config)
@@ -57,6 +58,10 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_message = None  # the login page says why already
     login_manager.session_protection = "strong"
     babel.init_app(app, locale_selector=_select_locale)
+    # Not imported by its own name here: chanjiao.mail is the module that sends e-mail.
+    from .extensions import mail as mailman
+
+    mailman.init_app(app)
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:

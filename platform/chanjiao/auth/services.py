@@ -210,6 +210,9 @@ def issue_password_reset(actor: User, user: User) -> tuple[PasswordResetToken, s
     db.session.add(reset)
     db.session.flush()
     record(actor, "user.reset_issued", user, expires_at=reset.expires_at.isoformat())
+    from .. import mail
+
+    mail.send_password_reset(reset, token, issued_by=actor)  # sent after the commit
     return reset, token
 
 

@@ -28,6 +28,7 @@ PERIODIC: dict[str, Periodic] = {}
 # Modules whose import registers handlers and periodic jobs.
 JOB_MODULES = (
     "chanjiao.jobs.builtin",
+    "chanjiao.mail",
 )
 
 

@@ -328,6 +328,9 @@ def create_invitation(
     db.session.add(invitation)
     db.session.flush()
     record(actor, "invitation.create", invitation, role=role, email=email or "")
+    from .. import mail
+
+    mail.send_invitation(invitation, code, actor)  # to invitation.email, after the commit
     return invitation, code
 
 
