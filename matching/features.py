@@ -13,10 +13,10 @@ import numpy as np
 from scipy import sparse
 
 from .levels import role_min_level
-from .lexical import BM25, char_bigrams, tokenize
+from .lexical import BM25, RowStack, char_bigrams, tokenize
 from .types import Demand, Programme
 from .units import EVIDENCE_KINDS, demand_units
-from .vectors import Int8Vectors
+from .vectors import Int8Vectors, StackedVectors, append_rows
 
 __all__ = ["FEATURES", "INDICATOR_FEATURES", "DemandQuery", "ProgrammeIndex", "pair_features"]
 
@@ -69,6 +69,8 @@ LEXICAL_FEATURES = tuple(f for f in FEATURES if f.startswith(("bm25", "lex", "ra
 
 
 def _zscore(values: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    if not ref.size:
+        return np.zeros_like(values)
     std = float(ref.std())
     return (values - float(ref.mean())) / std if std > 1e-9 else np.zeros_like(values)
 
@@ -109,10 +111,12 @@ class UnitTable:
     kinds: np.ndarray  # int8 kind codes
     owner: np.ndarray  # int32 record index, non-decreasing
     start: np.ndarray  # int64 offsets, len = n_records + 1
-    vectors: Int8Vectors | None  # one row per distinct text, None without encoder
+    # One row per distinct text (after an incremental append, texts added since may repeat
+    # earlier ones), None without encoder.
+    vectors: Int8Vectors | StackedVectors | None
     vector_row: np.ndarray | None = None  # int32 row of ``vectors`` for each unit
     bigram_vocab: dict[str, int] = field(default_factory=dict)
-    bigram_matrix: sparse.csr_matrix | None = None  # binary (n_units, n_bigrams)
+    bigram_matrix: sparse.csr_matrix | RowStack | None = None  # binary (n_units, n_bigrams)
 
 
 @dataclass
@@ -124,8 +128,8 @@ class ProgrammeIndex:
     """
 
     programmes: list[Programme]
-    title_vecs: Int8Vectors | None
-    profile_vecs: Int8Vectors | None
+    title_vecs: Int8Vectors | StackedVectors | None
+    profile_vecs: Int8Vectors | StackedVectors | None
     units: UnitTable
     bm25_all: BM25
     bm25_fields: dict[str, BM25]
@@ -185,6 +189,73 @@ def build_units(records_units: list[list[tuple[str, str]]], keep: tuple[str, ...
         bigram_vocab=vocab,
         bigram_matrix=matrix,
     )
+
+
+def append_units(units: UnitTable, new: UnitTable, first_record: int) -> None:
+    """Append ``new`` (the units of records ``first_record``, ``first_record + 1``...) to
+    ``units`` in place; only the small per-unit arrays are copied whole."""
+    if first_record != len(units.start) - 1:
+        raise ValueError(f"records continue at {len(units.start) - 1}, not {first_record}")
+    n_units = len(units.texts)
+    units.texts.extend(new.texts)
+    units.kinds = np.concatenate([units.kinds, new.kinds])
+    units.owner = np.concatenate([units.owner, (new.owner + first_record).astype(np.int32)])
+    units.start = np.concatenate([units.start, new.start[1:] + n_units])
+    if units.vectors is not None and new.vectors is not None and new.vector_row is not None:
+        n_vec = len(units.vectors)
+        units.vectors = append_rows(units.vectors, new.vectors)  # type: ignore[arg-type]
+        units.vector_row = np.concatenate([units.vector_row, (new.vector_row + n_vec).astype(np.int32)])
+    if new.bigram_matrix is not None:
+        vocab = units.bigram_vocab
+        remap = np.zeros(max(len(new.bigram_vocab), 1), dtype=np.int64)
+        for g, c in new.bigram_vocab.items():
+            remap[c] = vocab.setdefault(g, len(vocab))
+        m = new.bigram_matrix
+        rows = sparse.csr_matrix(
+            (m.data, remap[m.indices].astype(np.int32), m.indptr), shape=(m.shape[0], max(len(vocab), 1))
+        )
+        rows.has_sorted_indices = False
+        rows.sort_indices()
+        if not isinstance(units.bigram_matrix, RowStack):
+            units.bigram_matrix = RowStack(units.bigram_matrix)
+        units.bigram_matrix.append(rows)
+
+
+def select_units(units: UnitTable, keep: np.ndarray) -> UnitTable:
+    """Return the units of records ``keep`` (in that order) as a compact table.
+
+    Each distinct text keeps one vector row (copied, not decoded), in order of first
+    occurrence, so the table equals the one :func:`build_units` and encoding would build for
+    those records.
+    """
+    keep = np.asarray(keep, dtype=np.int64)
+    rows, counts = _gather_units(units, keep, None)
+    texts = [units.texts[r] for r in rows]
+    start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    out = UnitTable(
+        texts=texts,
+        kinds=units.kinds[rows],
+        owner=np.repeat(np.arange(len(keep)), counts).astype(np.int32),
+        start=start,
+        vectors=None,
+    )
+    if units.vectors is not None and units.vector_row is not None:
+        first: dict[str, int] = {}
+        for t, r in zip(texts, rows.tolist()):
+            first.setdefault(t, r)
+        out.vectors = units.vectors.take(units.vector_row[list(first.values())])
+        at = {t: i for i, t in enumerate(first)}
+        out.vector_row = np.array([at[t] for t in texts], dtype=np.int32)
+    if units.bigram_matrix is not None:
+        m = units.bigram_matrix[rows] if len(rows) else sparse.csr_matrix((0, units.bigram_matrix.shape[1]), dtype=np.float32)
+        used = np.unique(m.indices)
+        remap = np.full(units.bigram_matrix.shape[1], -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        out.bigram_vocab = {g: int(remap[c]) for g, c in units.bigram_vocab.items() if c < len(remap) and remap[c] >= 0}
+        out.bigram_matrix = sparse.csr_matrix(
+            (m.data, remap[m.indices].astype(np.int32), m.indptr), shape=(len(rows), max(len(used), 1))
+        )
+    return out
 
 
 def programme_field_texts(programmes: list[Programme]) -> dict[str, list[str]]:
@@ -271,13 +342,19 @@ def pair_features(
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     n_req = len(q.req_texts)
     dense = q.profile_vec is not None and index.profile_vecs is not None and units.vectors is not None
+    # Rows removed from an incrementally updated catalogue (still held until it is compacted)
+    # take no part in the catalogue-wide statistics.
+    live = catalogue_scores.get("_live")
+
+    def ref(a: np.ndarray) -> np.ndarray:
+        return a if live is None else a[live]
 
     if dense:
         V = index.profile_vecs[cand]
         T = index.title_vecs[cand]
         sp = catalogue_scores["dense_profile"]
         X[:, col["dense_profile"]] = sp[cand]
-        X[:, col["dense_profile_z"]] = _zscore(sp[cand], sp)
+        X[:, col["dense_profile_z"]] = _zscore(sp[cand], ref(sp))
         # Scores that are not needed for retrieval are computed for the candidates only and
         # standardised with statistics from a fixed sample of the catalogue.
         stats = catalogue_scores["_stats"]
@@ -316,7 +393,7 @@ def pair_features(
         X[:, col["profile_unit_top3"]] = _segment_topk_mean(pu[:, 0], starts, counts, 3)
         # Cluster hypothesis: programmes close to other well-scored candidates (the same trade
         # at another level, a sibling speciality) tend to be relevant too.
-        h = _zscore(catalogue_scores["_hybrid"][cand], catalogue_scores["_hybrid"])
+        h = _zscore(catalogue_scores["_hybrid"][cand], ref(catalogue_scores["_hybrid"]))
         if n > 1:
             sim = 0.5 * (V @ V.T + T @ T.T)
             np.fill_diagonal(sim, -np.inf)
@@ -343,7 +420,7 @@ def pair_features(
     b = catalogue_scores["bm25_all"]
     pool = catalogue_scores.get("_allowed")
     X[:, col["bm25_all_rel"]] = _rel(b[cand], b[pool] if pool is not None else b)
-    X[:, col["bm25_all_z"]] = _zscore(b[cand], b)
+    X[:, col["bm25_all_z"]] = _zscore(b[cand], ref(b))
     for name in LEXICAL_FIELDS:
         X[:, col[f"bm25_{name}_rel"]] = _rel_self(index.bm25_fields[name].scores_rows(q.tokens, cand))
     X[:, col["bm25_qtitle_rel"]] = _rel_self(index.bm25_all.scores_rows(q.title_tokens, cand))
@@ -422,4 +499,4 @@ def _lexical_detail(
     return PairDetail(best, best_unit)
 
 
-__all__ += ["PairDetail", "UnitTable", "build_units", "overlap", "programme_field_texts"]
+__all__ += ["PairDetail", "UnitTable", "append_units", "build_units", "overlap", "programme_field_texts", "select_units"]

@@ -17,7 +17,7 @@ from sys import intern
 import numpy as np
 from scipy import sparse
 
-__all__ = ["BM25", "tokenize", "char_bigrams"]
+__all__ = ["BM25", "RowStack", "tokenize", "char_bigrams"]
 
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9+#.\-]*|\d+(?:\.\d+)?")
@@ -90,8 +90,97 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
+class RowStack:
+    """A CSR matrix that grows by rows: added rows live in a second, small matrix.
+
+    Appending to one CSR matrix copies all of it; here only the small matrix of rows added
+    since the last :meth:`compact` is copied, so adding a few rows to a large index is cheap.
+    Columns can be added too (:meth:`widen`): the matrices are re-wrapped with a larger shape,
+    without copying.
+
+    Parameters
+    ----------
+    base : scipy.sparse.csr_matrix
+    """
+
+    def __init__(self, base: sparse.csr_matrix) -> None:
+        self.base = base
+        self.extra: sparse.csr_matrix | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(rows, columns)`` of the whole stack."""
+        n = self.base.shape[0] + (self.extra.shape[0] if self.extra is not None else 0)
+        return n, self.base.shape[1]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the matrices' arrays."""
+        return sum(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in self._parts())
+
+    def _parts(self) -> list[sparse.csr_matrix]:
+        return [self.base] if self.extra is None else [self.base, self.extra]
+
+    @staticmethod
+    def _wrap(m: sparse.csr_matrix, n_cols: int) -> sparse.csr_matrix:
+        if m.shape[1] == n_cols:
+            return m
+        return sparse.csr_matrix((m.data, m.indices, m.indptr), shape=(m.shape[0], n_cols), copy=False)
+
+    def widen(self, n_cols: int) -> None:
+        """Give the stack ``n_cols`` columns (no fewer than now), without copying."""
+        if n_cols < self.shape[1]:
+            raise ValueError(f"cannot narrow {self.shape[1]} columns to {n_cols}")
+        self.base = self._wrap(self.base, n_cols)
+        if self.extra is not None:
+            self.extra = self._wrap(self.extra, n_cols)
+
+    def append(self, rows: sparse.csr_matrix) -> None:
+        """Add rows at the end (their column count may exceed the stack's; it widens)."""
+        self.widen(max(self.shape[1], rows.shape[1]))
+        rows = self._wrap(rows.tocsr(), self.shape[1])
+        self.extra = rows if self.extra is None else sparse.vstack([self.extra, rows], format="csr")
+
+    def compact(self) -> sparse.csr_matrix:
+        """Return the whole stack as one CSR matrix (the base itself when nothing was added)."""
+        if self.extra is None:
+            return self.base
+        return sparse.vstack([self.base, self.extra], format="csr")
+
+    def __getitem__(self, rows: np.ndarray) -> sparse.csr_matrix:
+        """The selected rows, in the given order, as one CSR matrix."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.extra is None:
+            return self.base[rows]
+        nb = self.base.shape[0]
+        in_base = rows < nb
+        if in_base.all():
+            return self.base[rows]
+        if not in_base.any():
+            return self.extra[rows - nb]
+        m = sparse.vstack([self.base[rows[in_base]], self.extra[rows[~in_base] - nb]], format="csr")
+        perm = np.empty(len(rows), dtype=np.int64)
+        n_in = int(in_base.sum())
+        perm[np.flatnonzero(in_base)] = np.arange(n_in)
+        perm[np.flatnonzero(~in_base)] = n_in + np.arange(len(rows) - n_in)
+        return m[perm]
+
+    def dot(self, q: np.ndarray) -> np.ndarray:
+        """``stack @ q`` for a dense vector, as float32."""
+        return np.concatenate([np.asarray(m @ q, dtype=np.float32) for m in self._parts()])
+
+    def matmul(self, q: sparse.spmatrix) -> sparse.csr_matrix:
+        """``stack @ q`` for a sparse matrix."""
+        parts = [m @ q for m in self._parts()]
+        return parts[0] if len(parts) == 1 else sparse.vstack(parts, format="csr")
+
+
 class BM25:
     """Okapi BM25 with a sparse document-term matrix.
+
+    Documents can be added after :meth:`index` (:meth:`add`) with the collection statistics
+    (IDF, average document length) frozen, and the statistics recomputed later
+    (:meth:`refresh`), which can also drop documents.
 
     Parameters
     ----------
@@ -104,13 +193,23 @@ class BM25:
         Token to column.
     weights_ : scipy.sparse.csr_matrix
         ``(n_docs, n_terms)`` BM25 term weights, so that a query's scores are one product.
+    idf_ : numpy.ndarray
+        ``(n_terms,)`` float32 IDF the weights were computed with.
+    avgdl_ : float
+        Average document length the weights were computed with.
     """
 
     def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
         self.k1 = k1
         self.b = b
 
-    def index(self, texts: Sequence[str] | None = None, tokens: Sequence[Sequence[str]] | None = None) -> "BM25":
+    def index(
+        self,
+        texts: Sequence[str] | None = None,
+        tokens: Sequence[Sequence[str]] | None = None,
+        *,
+        sort_terms: bool = False,
+    ) -> "BM25":
         """Build the index.
 
         Parameters
@@ -119,6 +218,11 @@ class BM25:
             Raw documents, tokenised with :func:`tokenize`.
         tokens : sequence of token lists, optional
             Pre-tokenised documents instead of ``texts``.
+        sort_terms : bool, default False
+            Number the terms in sorted order instead of order of first occurrence, so that
+            the index (and the order in which a score's terms are summed) depends only on the
+            documents and their order, not on how the vocabulary grew; :meth:`refresh` then
+            restores the same numbering after :meth:`add`.
 
         Returns
         -------
@@ -130,6 +234,19 @@ class BM25:
                 raise ValueError("give texts or tokens")
             tokens = [tokenize(t) for t in texts]
         vocab: dict[str, int] = {}
+        tf = self._counts(tokens, vocab)
+        self.sort_terms = sort_terms
+        if sort_terms:
+            tf, vocab = self._renumber(tf, vocab, np.ones(len(vocab), dtype=bool))
+        self.vocabulary_ = vocab
+        self._tf = RowStack(tf)
+        self.idf_, self.avgdl_ = self._statistics(tf)
+        self._weights = RowStack(self._weigh(tf, self.idf_, self.avgdl_))
+        return self
+
+    @staticmethod
+    def _counts(tokens: Sequence[Sequence[str]], vocab: dict[str, int]) -> sparse.csr_matrix:
+        """Term counts (uint16) of documents; new tokens are added to ``vocab``."""
         n_docs = len(tokens)
         # Straight into arrays: Python lists of a large catalogue's tens of millions of token
         # occurrences took several gigabytes on the way.
@@ -138,25 +255,152 @@ class BM25:
         cols = np.fromiter(
             (vocab.setdefault(tok, len(vocab)) for toks in tokens for tok in toks), dtype=np.int64, count=len(rows)
         )
+        # Counts kept as uint16 (a token never occurs 65,536 times in one document): the
+        # statistics can be recomputed from them without tokenising again.
         tf = sparse.csr_matrix(
-            (np.ones(len(rows), dtype=np.float32), (rows, cols)),
-            shape=(n_docs, max(len(vocab), 1)),
+            (np.ones(len(rows), dtype=np.uint16), (rows, cols)), shape=(n_docs, max(len(vocab), 1))
         )
         tf.sum_duplicates()
-        self.vocabulary_ = vocab
-        self.weights_ = self._weigh(tf)
-        return self
+        return tf
 
-    def _weigh(self, tf: sparse.csr_matrix) -> sparse.csr_matrix:
+    @staticmethod
+    def _renumber(
+        tf: sparse.csr_matrix, vocab: dict[str, int], keep: np.ndarray
+    ) -> tuple[sparse.csr_matrix, dict[str, int]]:
+        """Keep the columns flagged in ``keep`` and number them in sorted token order."""
+        terms = sorted(t for t, c in vocab.items() if keep[c])
+        new_vocab = {t: i for i, t in enumerate(terms)}
+        remap = np.full(max(len(vocab), tf.shape[1]), -1, dtype=np.int64)
+        for t, i in new_vocab.items():
+            remap[vocab[t]] = i
+        indices = remap[tf.indices]
+        if (indices < 0).any():
+            raise ValueError("a dropped term still occurs")
+        out = sparse.csr_matrix(
+            (tf.data, indices.astype(tf.indices.dtype), tf.indptr), shape=(tf.shape[0], max(len(terms), 1))
+        )
+        out.has_sorted_indices = False
+        out.sort_indices()
+        return out, new_vocab
+
+    def _statistics(self, tf: sparse.csr_matrix) -> tuple[np.ndarray, float]:
         n_docs = tf.shape[0]
-        doc_len = np.asarray(tf.sum(axis=1)).ravel()
-        avg = doc_len.mean() if n_docs and doc_len.mean() > 0 else 1.0
+        doc_len = self._lengths(tf)
+        avg = doc_len.mean() if n_docs and doc_len.mean() > 0 else np.float32(1.0)
         df = np.bincount(tf.indices, minlength=tf.shape[1])
         idf = np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
-        tf = tf.tocoo()
-        norm = self.k1 * (1 - self.b + self.b * doc_len[tf.row] / avg)
-        data = idf[tf.col] * tf.data * (self.k1 + 1) / (tf.data + norm)
-        return sparse.csr_matrix((data.astype(np.float32), (tf.row, tf.col)), shape=tf.shape)
+        return idf, float(avg)
+
+    @staticmethod
+    def _lengths(tf: sparse.csr_matrix) -> np.ndarray:
+        rows = np.repeat(np.arange(tf.shape[0]), np.diff(tf.indptr))
+        # Whole numbers: exact in float32 whatever the order of the sum.
+        return np.bincount(rows, weights=tf.data, minlength=tf.shape[0]).astype(np.float32)
+
+    def _weigh(self, tf: sparse.csr_matrix, idf: np.ndarray, avg: float) -> sparse.csr_matrix:
+        doc_len = self._lengths(tf)
+        rows = np.repeat(np.arange(tf.shape[0]), np.diff(tf.indptr))
+        counts = tf.data.astype(np.float32)
+        norm = self.k1 * (1 - self.b + self.b * doc_len[rows] / np.float32(avg))
+        data = idf[tf.indices] * counts * (self.k1 + 1) / (counts + norm)
+        # The counts' index arrays are shared, not copied: the weights cost only their values.
+        return sparse.csr_matrix((data.astype(np.float32), tf.indices, tf.indptr), shape=tf.shape, copy=False)
+
+    @property
+    def weights_(self) -> sparse.csr_matrix:
+        return self._weights.compact()
+
+    @weights_.setter
+    def weights_(self, value: sparse.csr_matrix) -> None:
+        self._weights = RowStack(value.tocsr())
+        self._tf = None
+
+    @property
+    def n_docs(self) -> int:
+        """Documents held, including those added since the last :meth:`refresh`."""
+        return self._weights.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the weights and the term counts kept for :meth:`refresh`."""
+        own = self._weights.nbytes + (self._tf.nbytes if self._tf is not None else 0)
+        # The counts share their index arrays with the weights.
+        shared = sum(m.indices.nbytes + m.indptr.nbytes for m in self._weights._parts()) if self._tf is not None else 0
+        return own - shared
+
+    def _require_counts(self) -> RowStack:
+        if getattr(self, "_tf", None) is None:
+            raise ValueError("this index holds no term counts (loaded from disk); index it again")
+        return self._tf
+
+    def add(self, tokens: Sequence[Sequence[str]]) -> np.ndarray:
+        """Add documents, weighed with the current statistics (which stay as they are).
+
+        A term that the index has not seen gets an IDF from the documents of this call (its
+        document frequency among them, against the number of documents held), kept until the
+        next :meth:`refresh`.
+
+        Parameters
+        ----------
+        tokens : sequence of token lists
+
+        Returns
+        -------
+        numpy.ndarray
+            Row indices of the new documents.
+        """
+        counts = self._require_counts()
+        n_before = self.n_docs
+        n_terms = len(self.vocabulary_)
+        tf = self._counts(tokens, self.vocabulary_)
+        if len(self.vocabulary_) > n_terms:
+            df = np.bincount(tf.indices, minlength=tf.shape[1])[n_terms : len(self.vocabulary_)]
+            n = n_before + len(tokens)
+            new_idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
+            self.idf_ = np.concatenate([self.idf_[:n_terms], new_idf])
+        width = max(len(self.vocabulary_), 1, counts.shape[1])
+        tf = RowStack._wrap(tf, width)
+        idf = self.idf_ if len(self.idf_) >= width else np.concatenate(
+            [self.idf_, np.zeros(width - len(self.idf_), np.float32)]
+        )
+        counts.append(tf)
+        self._weights.append(self._weigh(tf, idf, self.avgdl_))
+        return np.arange(n_before, self.n_docs)
+
+    def refresh(self, keep: np.ndarray | None = None) -> "BM25":
+        """Recompute the statistics and the weights, optionally keeping only some documents.
+
+        Parameters
+        ----------
+        keep : numpy.ndarray, optional
+            Row indices of the documents kept, in their new order; all of them by default.
+
+        Returns
+        -------
+        BM25
+            ``self``; with ``sort_terms`` (see :meth:`index`) exactly as indexing the kept
+            documents' tokens in that order would have built it.
+        """
+        counts = self._require_counts()
+        tf = counts.compact() if keep is None else counts[np.asarray(keep, dtype=np.int64)]
+        tf = sparse.csr_matrix(tf, copy=False)
+        used = np.bincount(tf.indices, minlength=tf.shape[1]) > 0
+        if getattr(self, "sort_terms", False):
+            tf, self.vocabulary_ = self._renumber(tf, self.vocabulary_, used)
+        elif not used.all():
+            # Terms numbered in order of first occurrence, as before; unused ones dropped.
+            old = np.flatnonzero(used[: len(self.vocabulary_)])
+            remap = np.full(tf.shape[1], -1, dtype=np.int64)
+            remap[old] = np.arange(len(old))
+            self.vocabulary_ = {t: int(remap[c]) for t, c in self.vocabulary_.items() if used[c]}
+            tf = sparse.csr_matrix(
+                (tf.data, remap[tf.indices].astype(tf.indices.dtype), tf.indptr),
+                shape=(tf.shape[0], max(len(old), 1)),
+            )
+        self._tf = RowStack(tf)
+        self.idf_, self.avgdl_ = self._statistics(tf)
+        self._weights = RowStack(self._weigh(tf, self.idf_, self.avgdl_))
+        return self
 
     def query_matrix(self, queries: Iterable[Sequence[str]]) -> sparse.csr_matrix:
         """Turn tokenised queries into a ``(n_terms, n_queries)`` matrix of term counts.
@@ -180,7 +424,7 @@ class BM25:
                     rows.append(col)
                     cols.append(j)
         return sparse.csr_matrix(
-            (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(self.weights_.shape[1], n)
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(self._weights.shape[1], n)
         )
 
     def scores(self, queries: Sequence[Sequence[str]]) -> np.ndarray:
@@ -200,8 +444,8 @@ class BM25:
             # the weights, several times faster than the sparse product's two passes and the
             # sparse result; the sums are taken in the same order, so the scores are the same.
             q = np.asarray(self.query_matrix(queries).todense(), dtype=np.float32).ravel()
-            return np.asarray(self.weights_ @ q, dtype=np.float32)[None, :]
-        return np.asarray((self.weights_ @ self.query_matrix(queries)).T.todense(), dtype=np.float32)
+            return self._weights.dot(q)[None, :]
+        return np.asarray(self._weights.matmul(self.query_matrix(queries)).T.todense(), dtype=np.float32)
 
     def scores_rows(self, tokens: Sequence[str], rows: np.ndarray) -> np.ndarray:
         """Score only some documents for one tokenised query.
@@ -217,7 +461,7 @@ class BM25:
         numpy.ndarray
             ``(len(rows),)`` float32.
         """
-        return np.asarray((self.weights_[rows] @ self.query_matrix([tokens])).todense(), dtype=np.float32).ravel()
+        return np.asarray((self._weights[rows] @ self.query_matrix([tokens])).todense(), dtype=np.float32).ravel()
 
     def retrieve(self, query: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Return the top-``k`` documents for a raw query.

@@ -7,6 +7,13 @@ Typical use by the platform::
     matcher.index_programmes(programmes)
     matches = matcher.match_demand(demand, k=10)
     bundles = matcher.bundles(demand)
+
+A live catalogue is edited in place instead of indexed again::
+
+    matcher.upsert_programmes([edited, new])    # cost of these two, not of the catalogue
+    matcher.remove_programmes(["p-17"])
+    if matcher.refresh_due():                   # every REFRESH_EVERY_CHANGES / _SECONDS
+        matcher.refresh_statistics()            # then equal to a fresh index of the same set
 """
 from __future__ import annotations
 
@@ -16,7 +23,9 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,20 +42,22 @@ from .features import (
     PairDetail,
     ProgrammeIndex,
     UnitTable,
+    append_units,
     build_units,
     char_bigrams,
     pair_features,
     prepare_demand_tokens,
     programme_field_texts,
+    select_units,
 )
 from .levels import level_rank, skills_track_rank
 from .lexical import BM25, tokenize
 from .ranking import MODEL_DIR, PairwiseLinearRanker, load_ranker
 from .types import Bundle, Contribution, Coverage, Demand, Explanation, Match, Programme
 from .units import EVIDENCE_KINDS, demand_conditions, demand_units, programme_units
-from .vectors import Int8Vectors, open_shared
+from .vectors import Int8Vectors, StackedVectors, append_rows, open_shared
 
-__all__ = ["Matcher", "MissingVectors", "Priors"]
+__all__ = ["Matcher", "MissingVectors", "Priors", "REFRESH_EVERY_CHANGES", "REFRESH_EVERY_SECONDS"]
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KIND_NAMES = {i: k for i, k in enumerate(("title", "profile", *EVIDENCE_KINDS, "duty", "requirement", "skill_req"))}
@@ -65,6 +76,22 @@ SAMPLE_SIZE = 4096
 #: Demands whose ranked candidate lists a matcher keeps, so that a programme's opportunities
 #: reuse the lists its demands' own pages rank (a list is about 200 candidates' features).
 LIST_CACHE_SIZE = 2048
+
+#: Default bound of the cache of per-demand catalogue scores (three float32 arrays of the
+#: catalogue's length per demand: 1.2 MB at 100k programmes) and of the ranked lists.
+SCORE_CACHE_BYTES = 256 * 2**20
+LIST_CACHE_BYTES = 64 * 2**20
+
+#: Changes (programmes or demands upserted or removed) after which a live matcher should call
+#: :meth:`Matcher.refresh_statistics`, at least; :meth:`Matcher.refresh_interval` scales it
+#: with the catalogue (:data:`REFRESH_EVERY_FRACTION` of it). Between refreshes, BM25 IDF and
+#: document-length normalisation and the normalisation sample are those of the last refresh;
+#: with at most this many changes, each demand's top 10 shares at least 9 programmes with a
+#: full rebuild's (tests/test_matching_incremental.py checks it on random edit sequences).
+REFRESH_EVERY_CHANGES = 16
+REFRESH_EVERY_FRACTION = 0.02
+#: Age of the statistics after which a matcher with pending changes should refresh anyway.
+REFRESH_EVERY_SECONDS = 600.0
 
 
 class MissingVectors(MatchingError, LookupError):
@@ -108,6 +135,48 @@ class Priors:
     district_mismatch: float = -0.2
     capacity_short: float = -0.3
     standing: Mapping[str, float] = field(default_factory=dict)
+
+
+class _ByteLRU:
+    """A least-recently-used cache bounded in bytes (and optionally in entries)."""
+
+    def __init__(self, max_bytes: int, max_items: int | None = None) -> None:
+        self.max_bytes = int(max_bytes)
+        self.max_items = max_items
+        self.nbytes = 0
+        self._data: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
+
+    def get(self, key: Hashable) -> object | None:
+        hit = self._data.get(key)
+        if hit is None:
+            return None
+        self._data.move_to_end(key)
+        return hit[0]
+
+    def put(self, key: Hashable, value: object, nbytes: int) -> None:
+        self.pop(key)
+        self._data[key] = (value, int(nbytes))
+        self.nbytes += int(nbytes)
+        while self._data and (
+            self.nbytes > self.max_bytes or (self.max_items is not None and len(self._data) > self.max_items)
+        ):
+            _, (_, n) = self._data.popitem(last=False)
+            self.nbytes -= n
+
+    def pop(self, key: Hashable) -> None:
+        hit = self._data.pop(key, None)
+        if hit is not None:
+            self.nbytes -= hit[1]
+
+    def clear(self) -> None:
+        self._data.clear()
+        self.nbytes = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._data
 
 
 class _Store:
@@ -171,7 +240,20 @@ class Matcher:
         the encoder name and the distinct unit texts, so processes indexing the same catalogue
         share one file and its pages; files of earlier catalogues are removed when a new one
         is written. Vectors are assumed to depend only on the encoder name and the text, as
-        the vector store's keys already assume. Ignored without an encoder.
+        the vector store's keys already assume. Ignored without an encoder. Units upserted
+        later are held in memory until :meth:`refresh_statistics` writes the next file.
+    score_cache_bytes : int, default 256 MiB
+        Bound of the cache of each demand's scores against the whole catalogue (least
+        recently used entries are dropped first; a cached entry's size is its arrays' bytes).
+    list_cache_bytes : int, default 64 MiB
+        Bound of the cache of indexed demands' ranked lists (also at most
+        :data:`LIST_CACHE_SIZE` lists).
+
+    Notes
+    -----
+    Results do not depend on the order in which records are given or were added: records are
+    held in order of their ids after indexing and after :meth:`refresh_statistics`, and ties
+    are broken by id.
     """
 
     def __init__(
@@ -188,6 +270,8 @@ class Matcher:
         require_chinese: bool = True,
         unit_vectors_dir: str | os.PathLike[str] | None = None,
         calibrator: ProbabilityCalibrator | None = None,
+        score_cache_bytes: int = SCORE_CACHE_BYTES,
+        list_cache_bytes: int = LIST_CACHE_BYTES,
     ) -> None:
         if isinstance(encoder, str):
             if encoder != "default":
@@ -226,14 +310,20 @@ class Matcher:
         self.require_chinese = require_chinese
         self.unit_vectors_dir = Path(unit_vectors_dir) if unit_vectors_dir is not None else None
         self._index: ProgrammeIndex | None = None
-        self._pos: dict[str, int] = {}
+        self._pos: dict[str, int] = {}  # id -> row of the live version
+        self._alive = np.zeros(0, dtype=bool)  # False for rows removed or replaced since the last refresh
+        self._allowed = np.zeros(0, dtype=bool)  # alive and not suspended
         self._demands: list[Demand] = []
         self._dpos: dict[str, int] = {}
+        self._dalive = np.zeros(0, dtype=bool)
         self._dqueries: list[DemandQuery] = []
-        self._dprofile: Int8Vectors | None = None
+        self._dprofile: Int8Vectors | StackedVectors | None = None
         self._dbm25: BM25 | None = None
-        self._dscores: dict[str, dict[str, np.ndarray]] = {}
-        self._lists: dict[int, _RankedList] = {}
+        self._dscores = _ByteLRU(score_cache_bytes)
+        self._lists = _ByteLRU(list_cache_bytes, LIST_CACHE_SIZE)
+        self._pending_programmes = 0
+        self._pending_demands = 0
+        self._refreshed_at = time.monotonic()
 
     # ------------------------------------------------------------------ validation
     def _check(self, records: Sequence[Programme | Demand], kind: type) -> None:
@@ -293,6 +383,7 @@ class Matcher:
         Parameters
         ----------
         programmes : sequence of Programme
+            In any order: the index holds them in order of their ids.
 
         Raises
         ------
@@ -305,32 +396,37 @@ class Matcher:
         if not programmes:
             raise InputError("no programmes to index")
         self._check(programmes, Programme)
+        programmes.sort(key=lambda p: p.id)
         all_units = [programme_units(p) for p in programmes]
         units = build_units(all_units, EVIDENCE_KINDS)
         # In a method of its own so that the catalogue's float32 vectors are freed before the
         # lexical indexes, which need the most memory, are built.
         title_vecs, profile_vecs = self._index_vectors(all_units, units) if self.dense else (None, None)
-        fields = programme_field_texts(programmes)
-        tokens = {f: [tokenize(t) for t in texts] for f, texts in fields.items()}
-        bm25_all = BM25().index(tokens=[sum((tokens[f][i] for f in fields), []) for i in range(len(programmes))])
-        bm25_fields = {f: BM25().index(tokens=tokens[f]) for f in fields}
-        # An evenly spaced sample gives normalisation statistics at a fixed cost per query.
-        sample = np.unique(np.linspace(0, len(programmes) - 1, min(len(programmes), SAMPLE_SIZE)).astype(np.int64))
-        levels = np.array([-1 if (r := skills_track_rank(p.level)) is None else r for p in programmes], dtype=np.int8)
-        self._index = ProgrammeIndex(
-            programmes, title_vecs, profile_vecs, units, bm25_all, bm25_fields, sample, levels=levels
-        )
-        if self.dense:
-            self._index.sample_profile = profile_vecs[sample]
-            self._index.sample_title = title_vecs[sample]
+        bm25_all, bm25_fields = _lexical_indexes(programmes)
+        levels = _levels(programmes)
+        self._index = ProgrammeIndex(programmes, title_vecs, profile_vecs, units, bm25_all, bm25_fields, levels=levels)
+        self._set_sample()
         self._pos = {p.id: i for i, p in enumerate(programmes)}
+        self._alive = np.ones(len(programmes), dtype=bool)
+        self._refreshed()
+
+    def _set_sample(self) -> None:
+        idx = self._require_index()
+        idx.sample = _sample_rows(idx.programmes)
+        if self.dense:
+            idx.sample_profile = idx.profile_vecs[idx.sample]
+            idx.sample_title = idx.title_vecs[idx.sample]
+
+    def _refreshed(self) -> None:
+        self._pending_programmes = self._pending_demands = 0
+        self._refreshed_at = time.monotonic()
         self.set_standing(self.standing)
 
     def _index_vectors(
-        self, all_units: list[list[tuple[str, str]]], units: UnitTable
+        self, all_units: list[list[tuple[str, str]]], units: UnitTable, share: bool = True
     ) -> tuple[Int8Vectors, Int8Vectors]:
         """Encode (or look up) a catalogue's texts; return title and profile vectors and set the
-        unit vectors of ``units``."""
+        unit vectors of ``units`` (in the shared file when ``share`` and a directory is set)."""
         titles = [u[0][1] for u in all_units]
         profiles = [u[1][1] if len(u) > 1 and u[1][0] == "profile" else u[0][1] for u in all_units]
         # One encode call, so a cold start encodes in parallel and stores in few packs.
@@ -351,14 +447,18 @@ class Matcher:
         def unit_vectors() -> Int8Vectors:
             return Int8Vectors(vecs, rows=np.array([row[t] for t in distinct], dtype=np.int64))
 
-        if self.unit_vectors_dir is not None:
-            name = _content_hash(self.encoder.name, vecs.shape[1], distinct)
-            units.vectors = open_shared(self.unit_vectors_dir, name, unit_vectors)
-        else:
-            units.vectors = unit_vectors()
+        units.vectors = self._share_units(distinct, unit_vectors, vecs.shape[1]) if share else unit_vectors()
         at = {t: i for i, t in enumerate(distinct)}
         units.vector_row = np.array([at[t] for t in units.texts], dtype=np.int32)
         return title_vecs, profile_vecs
+
+    def _share_units(self, distinct: list[str], build: Callable[[], Int8Vectors], dim: int) -> Int8Vectors:
+        """The unit vectors of ``distinct`` texts, in the shared file when a directory is set."""
+        if self.unit_vectors_dir is None:
+            return build()
+        assert self.encoder is not None
+        name = _content_hash(self.encoder.name, dim, distinct)
+        return open_shared(self.unit_vectors_dir, name, build)
 
     @property
     def min_probability(self) -> float:
@@ -379,12 +479,14 @@ class Matcher:
         """
         self.standing = dict(standing)
         if self._index is not None:
-            self._allowed = np.array(
-                [self.standing.get(p.institution_id or "", "good") != "suspended" for p in self._index.programmes],
-                dtype=bool,
-            )
+            self._allowed = self._alive & self._standing_ok(self._index.programmes)
         self._dscores.clear()
         self._lists.clear()
+
+    def _standing_ok(self, programmes: Sequence[Programme]) -> np.ndarray:
+        return np.array(
+            [self.standing.get(p.institution_id or "", "good") != "suspended" for p in programmes], dtype=bool
+        )
 
     def index_demands(self, demands: Sequence[Demand]) -> None:
         """Index demands so that :meth:`match_programme` can rank them.
@@ -392,6 +494,7 @@ class Matcher:
         Parameters
         ----------
         demands : sequence of Demand
+            In any order: the index holds them in order of their ids.
 
         Raises
         ------
@@ -402,14 +505,234 @@ class Matcher:
         if not demands:
             raise InputError("no demands to index")
         self._check(demands, Demand)
-        self._dqueries = self._prepare_demands(demands)
-        self._demands = demands
-        self._dpos = {d.id: i for i, d in enumerate(demands)}
-        if self.dense:
-            self._dprofile = Int8Vectors(np.stack([q.profile_vec for q in self._dqueries]))
-        self._dbm25 = BM25().index(tokens=[q.tokens for q in self._dqueries])
+        demands.sort(key=lambda d: d.id)
+        self._set_demands(self._prepare_demands(demands))
+
+    def _set_demands(self, queries: list[DemandQuery]) -> None:
+        self._dqueries = queries
+        self._demands = [q.demand for q in queries]
+        self._dpos = {d.id: i for i, d in enumerate(self._demands)}
+        self._dalive = np.ones(len(queries), dtype=bool)
+        self._dprofile = Int8Vectors(np.stack([q.profile_vec for q in queries])) if self.dense else None
+        self._dbm25 = BM25().index(tokens=[q.tokens for q in queries])
         self._dscores.clear()
         self._lists.clear()
+
+    # ------------------------------------------------------------------ live updates
+    @property
+    def pending_changes(self) -> int:
+        """Programmes and demands upserted or removed since the statistics were last computed
+        (by an index call or :meth:`refresh_statistics`)."""
+        return self._pending_programmes + self._pending_demands
+
+    @property
+    def statistics_age(self) -> float:
+        """Seconds since the statistics were last computed."""
+        return time.monotonic() - self._refreshed_at
+
+    def refresh_interval(self) -> int:
+        """Recommended most changes between refreshes for this catalogue's size:
+        :data:`REFRESH_EVERY_CHANGES`, or :data:`REFRESH_EVERY_FRACTION` of the live
+        programmes when that is more."""
+        return max(REFRESH_EVERY_CHANGES, int(REFRESH_EVERY_FRACTION * len(self._pos)))
+
+    def refresh_due(self, max_changes: int | None = None, max_seconds: float | None = REFRESH_EVERY_SECONDS) -> bool:
+        """Whether :meth:`refresh_statistics` should run now.
+
+        Parameters
+        ----------
+        max_changes : int, optional
+            Defaults to :meth:`refresh_interval`.
+        max_seconds : float or None, default :data:`REFRESH_EVERY_SECONDS`
+            With any change pending, refresh once the statistics are this old; None: never
+            for age alone.
+
+        Returns
+        -------
+        bool
+        """
+        pending = self.pending_changes
+        if not pending:
+            return False
+        if pending >= (max_changes if max_changes is not None else self.refresh_interval()):
+            return True
+        return max_seconds is not None and self.statistics_age >= max_seconds
+
+    def upsert_programmes(self, programmes: Sequence[Programme]) -> None:
+        """Add programmes, or replace the indexed programmes with the same ids.
+
+        Only the given programmes are tokenised and encoded (or looked up); the rest of the
+        catalogue is not touched, bar appends to a few per-programme arrays. A replaced or
+        removed programme's row stays until :meth:`refresh_statistics`, excluded from
+        retrieval and from catalogue-wide statistics. The new rows are weighed with the
+        statistics of the last refresh (BM25 IDF and average length; a term new to the
+        catalogue gets an IDF from the programmes of this call) and do not join the
+        normalisation sample until the next refresh. With nothing indexed (or everything
+        removed), this is :meth:`index_programmes`.
+
+        Parameters
+        ----------
+        programmes : sequence of Programme
+
+        Raises
+        ------
+        InputError
+            Wrong types, duplicate ids in the call, records without Chinese text.
+        MissingVectors
+            With ``encode_missing=False``, when a vector is not in the store; nothing changes.
+        """
+        programmes = list(programmes)
+        if not programmes:
+            return
+        self._check(programmes, Programme)
+        if self._index is None or not self._pos:
+            self.index_programmes(programmes)
+            return
+        idx = self._index
+        programmes.sort(key=lambda p: p.id)
+        all_units = [programme_units(p) for p in programmes]
+        units = build_units(all_units, EVIDENCE_KINDS)
+        # Everything that can fail (a missing vector) before anything changes.
+        title_vecs, profile_vecs = (
+            self._index_vectors(all_units, units, share=False) if self.dense else (None, None)
+        )
+        fields = programme_field_texts(programmes)
+        tokens = {f: [tokenize(t) for t in texts] for f, texts in fields.items()}
+        first = len(idx.programmes)
+        replaced = [self._pos[p.id] for p in programmes if p.id in self._pos]
+        idx.programmes.extend(programmes)
+        idx.levels = np.concatenate([idx.levels, _levels(programmes)])
+        if self.dense:
+            idx.title_vecs = append_rows(idx.title_vecs, title_vecs)
+            idx.profile_vecs = append_rows(idx.profile_vecs, profile_vecs)
+        append_units(idx.units, units, first)
+        idx.bm25_all.add([sum((tokens[f][i] for f in fields), []) for i in range(len(programmes))])
+        for f in fields:
+            idx.bm25_fields[f].add(tokens[f])
+        self._alive = np.concatenate([self._alive, np.ones(len(programmes), dtype=bool)])
+        self._alive[replaced] = False
+        self._allowed = np.concatenate([self._allowed, self._standing_ok(programmes)]) & self._alive
+        self._pos.update((p.id, first + i) for i, p in enumerate(programmes))
+        self._pending_programmes += len(programmes)
+        # Any demand's candidates or statistics may change.
+        self._dscores.clear()
+        self._lists.clear()
+
+    def remove_programmes(self, ids: Sequence[str]) -> None:
+        """Remove programmes from the catalogue; unknown ids are ignored.
+
+        Removing every programme leaves a matcher whose :meth:`match_demand` and
+        :meth:`bundles` return nothing.
+
+        Parameters
+        ----------
+        ids : sequence of str
+        """
+        rows = [self._pos.pop(pid) for pid in dict.fromkeys(ids) if pid in self._pos]
+        if not rows:
+            return
+        self._alive[rows] = False
+        self._allowed[rows] = False
+        self._pending_programmes += len(rows)
+        self._dscores.clear()
+        self._lists.clear()
+
+    def upsert_demands(self, demands: Sequence[Demand]) -> None:
+        """Add demands, or replace the indexed demands with the same ids (for
+        :meth:`match_programme`).
+
+        Only the given demands are tokenised and encoded; the demand-side BM25 statistics stay
+        those of the last refresh, as for :meth:`upsert_programmes`. With no demand indexed
+        (or all removed), this is :meth:`index_demands`.
+
+        Parameters
+        ----------
+        demands : sequence of Demand
+
+        Raises
+        ------
+        InputError
+            Wrong types, duplicate ids in the call, records without Chinese text.
+        MissingVectors
+            With ``encode_missing=False``, when a vector is not in the store; nothing changes.
+        """
+        demands = list(demands)
+        if not demands:
+            return
+        self._check(demands, Demand)
+        if not self._dpos:
+            self.index_demands(demands)
+            return
+        demands.sort(key=lambda d: d.id)
+        queries = self._prepare_demands(demands)
+        first = len(self._demands)
+        replaced = [self._dpos[d.id] for d in demands if d.id in self._dpos]
+        self._dqueries.extend(queries)
+        self._demands.extend(demands)
+        if self.dense:
+            self._dprofile = append_rows(self._dprofile, Int8Vectors(np.stack([q.profile_vec for q in queries])))
+        self._dbm25.add([q.tokens for q in queries])
+        self._dalive = np.concatenate([self._dalive, np.ones(len(demands), dtype=bool)])
+        self._dalive[replaced] = False
+        self._dpos.update((d.id, first + i) for i, d in enumerate(demands))
+        for c in replaced:
+            self._lists.pop(c)
+        for d in demands:
+            self._dscores.pop(d.id)
+        self._pending_demands += len(demands)
+
+    def remove_demands(self, ids: Sequence[str]) -> None:
+        """Remove indexed demands; unknown ids are ignored.
+
+        Parameters
+        ----------
+        ids : sequence of str
+        """
+        rows = [self._dpos.pop(did) for did in dict.fromkeys(ids) if did in self._dpos]
+        if not rows:
+            return
+        self._dalive[rows] = False
+        for c in rows:
+            self._lists.pop(c)
+        for did in ids:
+            self._dscores.pop(did)
+        self._pending_demands += len(rows)
+
+    def refresh_statistics(self) -> None:
+        """Recompute what depends on the whole collection and compact removed rows.
+
+        BM25 IDF and length normalisation (all fields, both sides), the normalisation sample
+        and the level and standing arrays are recomputed from what is held (no tokenising or
+        encoding); rows of removed or replaced records are dropped, records are put in order
+        of their ids and, with ``unit_vectors_dir``, the unit vectors are written to the
+        catalogue's new shared file (earlier files removed). Afterwards every result equals
+        that of a matcher that indexed the same programmes and demands in one go.
+        Cost: about a tenth of a full index (see bench/incremental_bench.py).
+        """
+        idx = self._index
+        if idx is not None and self._pos and self._pending_programmes:
+            keep = np.array(sorted(self._pos.values(), key=lambda j: idx.programmes[j].id), dtype=np.int64)
+            units = select_units(idx.units, keep)
+            if units.vectors is not None and self.unit_vectors_dir is not None:
+                distinct = list(dict.fromkeys(units.texts))
+                built = units.vectors
+                units.vectors = self._share_units(distinct, lambda: built, built.shape[1])
+            idx.units = units
+            idx.programmes = [idx.programmes[j] for j in keep]
+            idx.levels = idx.levels[keep]
+            if self.dense:
+                idx.title_vecs = idx.title_vecs.take(keep)
+                idx.profile_vecs = idx.profile_vecs.take(keep)
+            idx.bm25_all.refresh(keep)
+            for bm in idx.bm25_fields.values():
+                bm.refresh(keep)
+            self._pos = {p.id: i for i, p in enumerate(idx.programmes)}
+            self._alive = np.ones(len(keep), dtype=bool)
+            self._set_sample()
+        if self._dpos and self._pending_demands:
+            live = sorted(self._dpos.values(), key=lambda c: self._demands[c].id)
+            self._set_demands([self._dqueries[c] for c in live])
+        self._refreshed()
 
     def _prepare_demands(self, demands: Sequence[Demand]) -> list[DemandQuery]:
         all_units = [demand_units(d) for d in demands]
@@ -458,15 +781,18 @@ class Matcher:
         cache = allowed is None
         if cache:
             cached = self._dscores.get(q.demand.id)
-            if cached is not None and cached["_demand"] is q.demand:  # type: ignore[comparison-overlap]
-                return cached
+            if cached is not None and cached["_demand"] is q.demand:  # type: ignore[index]
+                return cached  # type: ignore[return-value]
             allowed = self._allowed
         idx = self._require_index()
+        # Rows of removed or replaced programmes, held until the next refresh, take no part in
+        # catalogue-wide statistics.
+        live = None if self._alive.all() else self._alive
         s: dict[str, np.ndarray] = {}
         s["bm25_all"] = idx.bm25_all.scores([q.tokens])[0]
         if self.dense:
             s["dense_profile"] = _matvec(idx.profile_vecs, q.profile_vec)
-            hybrid = 0.7 * _z(s["dense_profile"]) + 0.3 * _z(s["bm25_all"])
+            hybrid = 0.7 * _z(s["dense_profile"], live) + 0.3 * _z(s["bm25_all"], live)
             # Pseudo-relevance feedback (Rocchio): the first five hybrid hits pull the query
             # towards their neighbourhood, which finds the same trade's other programmes.
             top = _top(np.where(allowed, hybrid, -np.inf), 5)
@@ -482,11 +808,15 @@ class Matcher:
             hybrid = s["bm25_all"]
         s["_hybrid"] = hybrid
         s["_allowed"] = allowed
+        if live is not None:
+            s["_live"] = live
         s["_demand"] = q.demand  # type: ignore[assignment]
         if cache:
-            if len(self._dscores) > 4096:
-                self._dscores.clear()
-            self._dscores[q.demand.id] = s
+            # The masks are the matcher's own arrays, shared by every entry: not counted.
+            nbytes = sum(
+                v.nbytes for k, v in s.items() if isinstance(v, np.ndarray) and k not in ("_allowed", "_live")
+            )
+            self._dscores.put(q.demand.id, s, nbytes)
         return s
 
     def _candidates(self, s: dict[str, np.ndarray]) -> np.ndarray:
@@ -526,6 +856,11 @@ class Matcher:
         if self.require_chinese:
             self._check_chinese(demand)
         q = self._dqueries[self._dpos[demand.id]] if self._is_indexed_demand(demand) else self._prepare_demands([demand])[0]
+        if not self._alive.any():
+            # Every programme removed: nothing to retrieve, and no statistics to compute.
+            n_req = len(q.req_texts)
+            empty = PairDetail(np.zeros((0, n_req), np.float32), np.zeros((0, n_req), np.int64))
+            return np.zeros(0, dtype=np.int64), np.zeros((0, len(FEATURES)), dtype=np.float32), empty, q
         allowed = None
         if exclude:
             allowed = self._allowed.copy()
@@ -643,8 +978,9 @@ class Matcher:
             notes.append(n)
         probabilities = self.calibrator.probabilities(scores)
         # Best first by probability, so that no lower level ever stands above a higher one; the
-        # ranker score breaks ties (the isotonic map is a step function).
-        order = np.lexsort((-scores, -probabilities)) if len(cand) else np.zeros(0, dtype=np.int64)
+        # ranker score breaks ties (the isotonic map is a step function), then the id.
+        ids = np.array([idx.programmes[c].id for c in cand], dtype=object)
+        order = np.lexsort((ids, -scores, -probabilities)) if len(cand) else np.zeros(0, dtype=np.int64)
         return _RankedList(cand, scores, probabilities, order, X, detail, q, notes)
 
     def _demand_list(self, c: int) -> _RankedList:
@@ -652,10 +988,8 @@ class Matcher:
         ranked = self._lists.get(c)
         if ranked is None:
             ranked = self._rank_for_demand(self._demands[c])
-            if len(self._lists) >= LIST_CACHE_SIZE:
-                self._lists.pop(next(iter(self._lists)))
-            self._lists[c] = ranked
-        return ranked
+            self._lists.put(c, ranked, ranked.nbytes)
+        return ranked  # type: ignore[return-value]
 
     def _match(self, r: _RankedList, j: int, rank: int, explain: bool) -> Match:
         idx = self._require_index()
@@ -697,13 +1031,15 @@ class Matcher:
         """Indexed demands that may list programme ``pos``: each channel's best, by the
         programme's full text (lexical) and its profile (dense)."""
         idx = self._require_index()
-        kk = min(self.retrieve_k, len(self._demands))
+        alive = self._dalive
+        kk = min(self.retrieve_k, int(alive.sum()))
         p = idx.programmes[pos]
         ptokens = sum((tokenize(texts[0]) for texts in programme_field_texts([p]).values()), [])
-        picked = [_top(self._dbm25.scores([ptokens])[0], kk)]
+        picked = [_top(np.where(alive, self._dbm25.scores([ptokens])[0], -np.inf), kk)]
         if self.dense:
-            picked.append(_top(_matvec(self._dprofile, idx.profile_vecs[pos]), kk))
-        return np.unique(np.concatenate(picked))
+            picked.append(_top(np.where(alive, _matvec(self._dprofile, idx.profile_vecs[pos]), -np.inf), kk))
+        cand = np.unique(np.concatenate(picked))
+        return cand[alive[cand]]
 
     def match_programme(self, programme: Programme | str, k: int = 10, explain: bool = True) -> list[Match]:
         """Rank indexed demands for an indexed programme.
@@ -745,7 +1081,7 @@ class Matcher:
             hit = np.flatnonzero(r.cand == pos)
             if hit.size:
                 j = int(hit[0])
-                rows.append((-float(r.probabilities[j]), -float(r.scores[j]), int(c), r, j))
+                rows.append((-float(r.probabilities[j]), -float(r.scores[j]), self._demands[c].id, r, j))
         rows.sort(key=lambda row: row[:3])
         return [self._match(r, j, rank + 1, explain) for rank, (_, _, _, r, j) in enumerate(rows[:k])]
 
@@ -792,7 +1128,8 @@ class Matcher:
         # Only programmes offered as matches may join (probability at least tau), and only
         # those close to the best of them. Conditions training cannot supply are no
         # requirement here (they never entered ``req_texts``).
-        order = np.argsort(-scores, kind="stable")
+        ids = np.array([idx.programmes[c].id for c in cand], dtype=object)
+        order = np.lexsort((ids, -scores)) if len(cand) else np.zeros(0, dtype=np.int64)
         order = order[r.probabilities[order] >= self.min_probability][:candidates]
         if len(order):
             order = order[scores[order] >= scores[order[0]] - margin]
@@ -850,6 +1187,13 @@ class _RankedList:
     query: DemandQuery
     notes: list[list[str]]
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the list's own arrays (the prepared demand is shared and not counted)."""
+        arrays = (self.cand, self.scores, self.probabilities, self.order, self.X, self.detail.best_sim,
+                  self.detail.best_unit)
+        return sum(a.nbytes for a in arrays)
+
 
 #: Part of every unit vector file's name: bump it when the vectors written for the same texts
 #: change (quantisation, what a unit text is encoded as), so stale files are never reused.
@@ -861,14 +1205,51 @@ def _content_hash(encoder_name: str, dim: int, texts: Sequence[str]) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
 
-def _matvec(M: Int8Vectors | None, v: np.ndarray) -> np.ndarray:
+def _lexical_indexes(programmes: list[Programme]) -> tuple[BM25, dict[str, BM25]]:
+    """BM25 over all fields and per field; terms numbered in sorted order, so that the index
+    is the same however the catalogue was assembled (see :meth:`BM25.refresh`)."""
+    fields = programme_field_texts(programmes)
+    tokens = {f: [tokenize(t) for t in texts] for f, texts in fields.items()}
+    bm25_all = BM25().index(
+        tokens=[sum((tokens[f][i] for f in fields), []) for i in range(len(programmes))], sort_terms=True
+    )
+    return bm25_all, {f: BM25().index(tokens=tokens[f], sort_terms=True) for f in fields}
+
+
+def _levels(programmes: Sequence[Programme]) -> np.ndarray:
+    return np.array([-1 if (r := skills_track_rank(p.level)) is None else r for p in programmes], dtype=np.int8)
+
+
+def _id_hash(pid: str) -> int:
+    # Stable across processes and runs (Python's str hash is salted).
+    return int.from_bytes(hashlib.blake2b(pid.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+def _sample_rows(programmes: Sequence[Programme]) -> np.ndarray:
+    """Rows of the normalisation sample: the :data:`SAMPLE_SIZE` programmes with the smallest
+    hash of their id (all of a smaller catalogue), in row order.
+
+    A sample chosen by content rather than position is the same however the catalogue was
+    assembled, and a programme's membership does not change when others are added.
+    """
+    n = len(programmes)
+    if n <= SAMPLE_SIZE:
+        return np.arange(n, dtype=np.int64)
+    picked = sorted(range(n), key=lambda i: (_id_hash(programmes[i].id), programmes[i].id))[:SAMPLE_SIZE]
+    return np.array(sorted(picked), dtype=np.int64)
+
+
+def _matvec(M: Int8Vectors | StackedVectors | None, v: np.ndarray) -> np.ndarray:
     assert M is not None
     return M.dot(v)
 
 
-def _z(x: np.ndarray) -> np.ndarray:
-    sd = float(x.std())
-    return (x - float(x.mean())) / sd if sd > 1e-9 else np.zeros_like(x)
+def _z(x: np.ndarray, live: np.ndarray | None = None) -> np.ndarray:
+    ref = x if live is None else x[live]
+    if not ref.size:
+        return np.zeros_like(x)
+    sd = float(ref.std())
+    return (x - float(ref.mean())) / sd if sd > 1e-9 else np.zeros_like(x)
 
 
 def _top(x: np.ndarray, k: int) -> np.ndarray:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Int8Vectors", "open_shared"]
+__all__ = ["Int8Vectors", "StackedVectors", "append_rows", "open_shared", "take_rows"]
 
 _BLOCK = 16384
 #: Rows decoded at a time by :meth:`Int8Vectors.dot`: their float32 copy (768 KB for 384-d)
@@ -77,6 +77,45 @@ class Int8Vectors:
             self.codes[s : s + _BLOCK] = np.rint(block / scale[:, None])
         self.path: Path | None = None
         self._mapped = False
+
+    @classmethod
+    def from_codes(cls, codes: np.ndarray, scale: np.ndarray) -> Int8Vectors:
+        """Wrap codes and scales that are already quantised (no copy, in memory).
+
+        Parameters
+        ----------
+        codes : numpy.ndarray
+            ``(n, dim)`` int8.
+        scale : numpy.ndarray
+            ``(n,)`` float32.
+
+        Returns
+        -------
+        Int8Vectors
+        """
+        self = cls.__new__(cls)
+        self.codes = np.asarray(codes, dtype=np.int8)
+        self.scale = np.asarray(scale, dtype=np.float32)
+        if self.codes.ndim != 2 or self.scale.shape != (len(self.codes),):
+            raise ValueError(f"codes {self.codes.shape} and scales {self.scale.shape} do not match")
+        self.path = None
+        self._mapped = False
+        return self
+
+    def take(self, rows: np.ndarray) -> Int8Vectors:
+        """Copy the selected rows' codes and scales into memory (no decoding, no loss).
+
+        Parameters
+        ----------
+        rows : numpy.ndarray
+            Integer indices.
+
+        Returns
+        -------
+        Int8Vectors
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        return Int8Vectors.from_codes(self.codes[rows], self.scale[rows])
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -192,6 +231,113 @@ class Int8Vectors:
             e = s + _DOT_BLOCK
             out[s:e] = (self.codes[s:e].astype(np.float32) @ v) * self.scale[s:e]
         return out
+
+
+class StackedVectors:
+    """Int8 vectors in two segments: ``base`` (in memory or memory-mapped) and then ``extra``
+    rows added since, in memory.
+
+    Rows are appended to a catalogue's vectors without copying (or rewriting the file of) the
+    base; only the extra segment is copied when it grows. Reads behave like one
+    :class:`Int8Vectors` of ``len(base) + len(extra)`` rows and decode the same values.
+
+    Parameters
+    ----------
+    base, extra : Int8Vectors
+    """
+
+    def __init__(self, base: Int8Vectors, extra: Int8Vectors) -> None:
+        if base.shape[1] != extra.shape[1]:
+            raise ValueError(f"dimensions differ: {base.shape[1]} and {extra.shape[1]}")
+        self.base = base
+        self.extra = extra
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n, dim)``."""
+        return len(self), self.base.shape[1]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of both segments' codes and scales."""
+        return self.base.nbytes + self.extra.nbytes
+
+    @property
+    def resident_nbytes(self) -> int:
+        """Bytes held in this process's memory (the base's are 0 when it is mapped)."""
+        return self.base.resident_nbytes + self.extra.resident_nbytes
+
+    @property
+    def mapped(self) -> bool:
+        """True when the base segment is memory-mapped."""
+        return self.base.mapped
+
+    @property
+    def path(self) -> Path | None:
+        """The base segment's file, if any."""
+        return self.base.path
+
+    def __len__(self) -> int:
+        return len(self.base) + len(self.extra)
+
+    def __getitem__(self, idx: Any) -> np.ndarray:
+        """Decode the selected rows to float32 (integer or integer-array indices)."""
+        nb = len(self.base)
+        if isinstance(idx, slice):
+            idx = np.arange(len(self))[idx]
+        if np.ndim(idx) == 0:
+            i = int(idx)
+            i = i + len(self) if i < 0 else i
+            return self.base[i] if i < nb else self.extra[i - nb]
+        idx = np.asarray(idx, dtype=np.int64)
+        idx = np.where(idx < 0, idx + len(self), idx)
+        out = np.empty(idx.shape + (self.shape[1],), dtype=np.float32)
+        in_base = idx < nb
+        out[in_base] = self.base[idx[in_base]]
+        out[~in_base] = self.extra[idx[~in_base] - nb]
+        return out
+
+    def dot(self, v: np.ndarray) -> np.ndarray:
+        """Return ``rows @ v`` as float32 (see :meth:`Int8Vectors.dot`)."""
+        return np.concatenate([self.base.dot(v), self.extra.dot(v)])
+
+    def take(self, rows: np.ndarray) -> Int8Vectors:
+        """Copy the selected rows into one in-memory :class:`Int8Vectors` (no decoding)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        nb = len(self.base)
+        codes = np.empty((len(rows), self.shape[1]), dtype=np.int8)
+        scale = np.empty(len(rows), dtype=np.float32)
+        in_base = rows < nb
+        codes[in_base] = self.base.codes[rows[in_base]]
+        scale[in_base] = self.base.scale[rows[in_base]]
+        codes[~in_base] = self.extra.codes[rows[~in_base] - nb]
+        scale[~in_base] = self.extra.scale[rows[~in_base] - nb]
+        return Int8Vectors.from_codes(codes, scale)
+
+
+def append_rows(vectors: Int8Vectors | StackedVectors, more: Int8Vectors) -> StackedVectors:
+    """Return ``vectors`` followed by ``more``, copying only the rows added since the base.
+
+    Parameters
+    ----------
+    vectors : Int8Vectors or StackedVectors
+    more : Int8Vectors
+
+    Returns
+    -------
+    StackedVectors
+    """
+    if isinstance(vectors, StackedVectors):
+        extra = Int8Vectors.from_codes(
+            np.concatenate([vectors.extra.codes, more.codes]), np.concatenate([vectors.extra.scale, more.scale])
+        )
+        return StackedVectors(vectors.base, extra)
+    return StackedVectors(vectors, Int8Vectors.from_codes(np.asarray(more.codes), np.asarray(more.scale)))
+
+
+def take_rows(vectors: Int8Vectors | StackedVectors, rows: np.ndarray) -> Int8Vectors:
+    """Copy selected rows of either kind of vectors into one in-memory :class:`Int8Vectors`."""
+    return vectors.take(rows)
 
 
 def open_shared(
