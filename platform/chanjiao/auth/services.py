@@ -7,14 +7,16 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import case, delete, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..common import clean_text
 from ..errors import DomainError, InvalidTransition, NotFound, PermissionDenied
 from ..extensions import db
 from ..models import LoginThrottle, PasswordResetToken, User
-from ..models._common import utcnow
+from ..models._common import UTCDateTime, utcnow
 from ..models.audit import record
 
 MIN_PASSWORD_LENGTH = 10
@@ -66,20 +68,47 @@ def _check_not_locked(keys: list[str], now: datetime) -> None:
 
 
 def _record_failure(keys: list[str], now: datetime) -> None:
+    # One statement per key, evaluated by the database: twenty wrong passwords at once count
+    # twenty (a count read into Python and written back would lose the concurrent ones).
     config = current_app.config
-    window = timedelta(seconds=config["LOGIN_FAILURE_WINDOW_SECONDS"])
+    window_start = now - timedelta(seconds=config["LOGIN_FAILURE_WINDOW_SECONDS"])
+    locked_until = now + timedelta(seconds=config["LOGIN_LOCKOUT_SECONDS"])
+    table = LoginThrottle.__table__
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    expired = table.c.window_started_at < literal(window_start, UTCDateTime())
     for key in keys:
-        row = db.session.get(LoginThrottle, key)
-        if row is None:
-            row = LoginThrottle(key=key, failures=0, window_started_at=now)
-            db.session.add(row)
-        if now - row.window_started_at > window:
-            row.failures, row.window_started_at, row.locked_until = 0, now, None
-        row.failures += 1
+        upsert = insert(table).values(key=key, failures=1, window_started_at=now, locked_until=None)
+        db.session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[table.c.key],
+                set_={
+                    "failures": case((expired, 1), else_=table.c.failures + 1),
+                    "window_started_at": case(
+                        (expired, literal(now, UTCDateTime())), else_=table.c.window_started_at
+                    ),
+                    "locked_until": case(
+                        (expired, literal(None, UTCDateTime())), else_=table.c.locked_until
+                    ),
+                },
+            )
+        )
         # The per-address limit is looser: many people may share one office NAT.
         limit = config["LOGIN_MAX_FAILURES"] * (4 if key.startswith("ip:") else 1)
-        if row.failures >= limit:
-            row.locked_until = now + timedelta(seconds=config["LOGIN_LOCKOUT_SECONDS"])
+        db.session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.key == key, LoginThrottle.failures >= limit)
+            .values(locked_until=locked_until)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _forget_failures(email: str) -> None:
+    # A bulk delete: two logins at once must not trip over each other's ORM delete.
+    db.session.execute(
+        delete(LoginThrottle)
+        .where(LoginThrottle.key == f"email:{normalise_email(email)}")
+        .execution_options(synchronize_session=False)
+    )
 
 
 def authenticate(email: str, password: str, client_address: str | None) -> User:
@@ -100,9 +129,7 @@ def authenticate(email: str, password: str, client_address: str | None) -> User:
         raise DomainError(_("邮箱或密码不正确。"))
     if not user.active:
         raise PermissionDenied(_("该账号已停用，请联系协会工作人员。"))
-    throttle = db.session.get(LoginThrottle, keys[0])
-    if throttle is not None:
-        db.session.delete(throttle)
+    _forget_failures(user.email)
     user.last_login_at = now
     return user
 
@@ -229,36 +256,52 @@ def _expire_open_resets(user: User, now: datetime) -> None:
         old.expires_at = now
 
 
-def find_password_reset(token: str, *, lock: bool = False) -> PasswordResetToken:
-    """Return the usable reset row for ``token`` or raise :class:`DomainError` saying why not."""
-    query = select(PasswordResetToken).where(PasswordResetToken.token_hash == hash_secret(token))
-    if lock:
-        query = query.with_for_update()
-    reset = db.session.scalar(query)
-    if reset is None:
-        raise NotFound(_("重置链接无效，请向管理员索取新的链接。"))
+def _check_reset_usable(reset: PasswordResetToken) -> None:
     if reset.used_at is not None:
         raise InvalidTransition(_("该重置链接已被使用，每个链接只能使用一次。"))
     if reset.expires_at <= utcnow():
         raise InvalidTransition(_("该重置链接已失效，请向管理员索取新的链接。"))
     if not reset.user.active:
         raise PermissionDenied(_("该账号已停用，请联系协会工作人员。"))
+
+
+def find_password_reset(token: str) -> PasswordResetToken:
+    """Return the usable reset row for ``token`` or raise :class:`DomainError` saying why not."""
+    reset = db.session.scalar(
+        select(PasswordResetToken).where(PasswordResetToken.token_hash == hash_secret(token))
+    )
+    if reset is None:
+        raise NotFound(_("重置链接无效，请向管理员索取新的链接。"))
+    _check_reset_usable(reset)
     return reset
 
 
 def reset_password(token: str, password: str) -> User:
     """Set a new password with a one-time token; the token is spent. The caller commits."""
-    reset = find_password_reset(token, lock=True)
+    reset = find_password_reset(token)
     check_password_strength(password)
     now = utcnow()
+    # Spend the token first, conditionally: of two submissions at once (SQLite has no row
+    # locks, so a SELECT ... FOR UPDATE would not serialise them) exactly one changes it.
+    spent = db.session.execute(
+        update(PasswordResetToken)
+        .where(
+            PasswordResetToken.id == reset.id,
+            PasswordResetToken.used_at.is_(None),
+            PasswordResetToken.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(reset)
+    if spent != 1:
+        _check_reset_usable(reset)  # says why: used, or expired by a newer link
+        raise InvalidTransition(_("该重置链接已被使用，每个链接只能使用一次。"))
     user = reset.user
     user.password_hash = hash_password(password)
-    reset.used_at = now
     _expire_open_resets(user, now)
     # A locked-out user who just proved control of a fresh link may try again at once.
-    throttle = db.session.get(LoginThrottle, f"email:{user.email}")
-    if throttle is not None:
-        db.session.delete(throttle)
+    _forget_failures(user.email)
     db.session.flush()
     record(user, "user.password_reset", user)
     return user

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import choices
@@ -345,20 +345,28 @@ def revoke_invitation(actor: User, invitation_id: int) -> Invitation:
         raise InvalidTransition(_("该邀请已被使用，不能撤销。"))
     if state == "revoked":
         return invitation
-    invitation.revoked_at = utcnow()
-    db.session.flush()
+    # Conditional on still being unused, so that a revocation racing an acceptance never
+    # revokes an invitation that already made an account (nor revokes twice).
+    revoked = db.session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation.id,
+            Invitation.used_at.is_(None),
+            Invitation.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(invitation)
+    if revoked != 1:
+        if invitation.used_at is not None:
+            raise InvalidTransition(_("该邀请已被使用，不能撤销。"))
+        return invitation
     record(actor, "invitation.revoke", invitation)
     return invitation
 
 
-def find_invitation(code: str, *, lock: bool = False) -> Invitation:
-    """Return the open invitation for ``code`` or raise a :class:`DomainError` saying why not."""
-    query = select(Invitation).where(Invitation.code_hash == accounts.hash_secret(code))
-    if lock:
-        query = query.with_for_update()
-    invitation = db.session.scalar(query)
-    if invitation is None:
-        raise NotFound(_("邀请链接无效，请向机构管理员索取新的链接。"))
+def _check_invitation_open(invitation: Invitation) -> None:
     state = invitation_state(invitation)
     if state == "used":
         raise InvalidTransition(_("该邀请链接已被使用，每个链接只能使用一次。"))
@@ -366,22 +374,52 @@ def find_invitation(code: str, *, lock: bool = False) -> Invitation:
         raise InvalidTransition(_("该邀请链接已被机构管理员撤销。"))
     if state == "expired":
         raise InvalidTransition(_("该邀请链接已过期，请向机构管理员索取新的链接。"))
+
+
+def find_invitation(code: str) -> Invitation:
+    """Return the open invitation for ``code`` or raise a :class:`DomainError` saying why not."""
+    invitation = db.session.scalar(
+        select(Invitation).where(Invitation.code_hash == accounts.hash_secret(code))
+    )
+    if invitation is None:
+        raise NotFound(_("邀请链接无效，请向机构管理员索取新的链接。"))
+    _check_invitation_open(invitation)
     return invitation
 
 
 def accept_invitation(code: str, account: AccountData) -> User:
     """Create the invited user in the inviting organisation; the invitation is spent."""
-    invitation = find_invitation(code, lock=True)
+    invitation = find_invitation(code)
     email = accounts.normalise_email(account.email)
     if invitation.email and invitation.email != email:
         raise DomainError(_("此邀请仅限邮箱 %(email)s 使用。", email=invitation.email), field="email")
-    try:
-        user = accounts.create_user(
-            email, account.name, account.password, invitation.role, invitation.organisation_id
+    accounts.check_password_strength(account.password)
+    # Spend the invitation first, conditionally on it still being open: of twenty submissions
+    # at once exactly one changes the row and goes on to create an account (SQLite has no row
+    # locks, so a SELECT ... FOR UPDATE would not serialise them).
+    now = utcnow()
+    spent = db.session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation.id,
+            Invitation.used_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at > now,
         )
-    except IntegrityError:
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(invitation)
+    if spent != 1:
+        _check_invitation_open(invitation)  # says why: used, revoked or expired meanwhile
+        raise InvalidTransition(_("该邀请链接已被使用，每个链接只能使用一次。"))
+    try:
+        with db.session.begin_nested():
+            user = accounts.create_user(
+                email, account.name, account.password, invitation.role, invitation.organisation_id
+            )
+    except IntegrityError:  # the address registered at the same moment by another way in
         raise DomainError(_("该邮箱已注册。"), field="email") from None
-    invitation.used_at = utcnow()
     invitation.used_by_id = user.id
     db.session.flush()
     record(user, "invitation.accept", invitation, user_id=user.id)
