@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .. import matchmaking
 from ..alerts import services as alert_services
@@ -26,7 +27,7 @@ from ..models import Demand, Organisation, Programme, User
 from ..models._common import utcnow
 from ..models.alerts import MatchAlert
 from ..models.audit import record
-from ..models.curation import InterestRequest
+from ..models.curation import LIVE_PAIR_WHERE, InterestRequest
 from ..postings.services import get_own_demand, get_own_programme
 from . import labels
 
@@ -387,6 +388,7 @@ def create_interest(
         raise PermissionDenied(_("只有企业或培训机构的会员可以申请对接。"))
     if not organisation.is_approved:
         raise PermissionDenied(_("贵机构尚未通过协会审核（或已被暂停），暂时不能申请对接。"))
+    already = ValidationFailed(_("这两项之间已有待处理或已接受的对接申请，无需重复提交。"))
     duplicate = db.session.scalar(
         select(InterestRequest.id).where(
             InterestRequest.demand_id == demand.id,
@@ -395,24 +397,33 @@ def create_interest(
         )
     )
     if duplicate is not None:
-        raise ValidationFailed(_("这两项之间已有待处理或已接受的对接申请，无需重复提交。"))
-
-    request = InterestRequest(
-        demand_id=demand.id,
-        programme_id=programme.id,
-        from_organisation_id=organisation.id,
-        to_organisation_id=to_organisation.id,
-        message=message,
-        status="pending",
-        response="",
-        created_by_id=actor.id,
+        raise already
+    # A conditional insert on the partial unique index of live pairs: of two requests sent
+    # at once exactly one row is inserted; the other inserts nothing and is told why. (No
+    # savepoint: the transaction stays usable on PostgreSQL and whole on SQLite.)
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    request_id = db.session.scalar(
+        insert(InterestRequest)
+        .values(
+            demand_id=demand.id,
+            programme_id=programme.id,
+            from_organisation_id=organisation.id,
+            to_organisation_id=to_organisation.id,
+            message=message,
+            status="pending",
+            response="",
+            created_by_id=actor.id,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(
+            index_elements=["demand_id", "programme_id"], index_where=LIVE_PAIR_WHERE
+        )
+        .returning(InterestRequest.id)
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(request)
-            db.session.flush()
-    except IntegrityError:  # the same pair submitted twice at once: the other one won
-        raise ValidationFailed(_("这两项之间已有待处理或已接受的对接申请，无需重复提交。")) from None
+    if request_id is None:  # the same pair submitted twice at once: the other one won
+        raise already
+    request = db.session.get(InterestRequest, request_id)
     record(actor, "interest.create", request, demand_id=demand.id, programme_id=programme.id,
            to_organisation_id=to_organisation.id)
     with force_locale("zh_CN"):  # notifications are stored in the platform's language
@@ -436,6 +447,25 @@ def get_interest(actor: User, request_id: int) -> InterestRequest:
     return request
 
 
+def _settle(actor: User, request: InterestRequest, status: str, response: str | None) -> None:
+    """Move a pending request to ``status``, conditionally on it still being pending: of two
+    decisions at once (or a decision and a withdrawal) exactly one changes the row; the
+    other raises :class:`InvalidTransition` and writes nothing."""
+    values = {"status": status, "decided_by_id": actor.id, "decided_at": utcnow()}
+    if response is not None:
+        values["response"] = response
+    changed = db.session.execute(
+        update(InterestRequest)
+        .where(InterestRequest.id == request.id, InterestRequest.status == "pending")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(request)
+    if changed != 1:
+        raise InvalidTransition(_("该申请已处理（当前状态：%(status)s），不能再次处理。",
+                                  status=status_label(request.status)))
+
+
 def _decide(actor: User, request_id: int, status: str, response: str) -> InterestRequest:
     _require_member(actor)
     request = get_interest(actor, request_id)
@@ -444,11 +474,7 @@ def _decide(actor: User, request_id: int, status: str, response: str) -> Interes
     if request.status != "pending":
         raise InvalidTransition(_("该申请已处理（当前状态：%(status)s），不能再次处理。",
                                   status=status_label(request.status)))
-    request.status = status
-    request.response = response
-    request.decided_by_id = actor.id
-    request.decided_at = utcnow()
-    db.session.flush()
+    _settle(actor, request, status, response)
     return request
 
 
@@ -491,10 +517,7 @@ def withdraw_interest(actor: User, request_id: int) -> InterestRequest:
     if request.status != "pending":
         raise InvalidTransition(_("该申请已处理（当前状态：%(status)s），不能撤回。",
                                   status=status_label(request.status)))
-    request.status = "withdrawn"
-    request.decided_by_id = actor.id
-    request.decided_at = utcnow()
-    db.session.flush()
+    _settle(actor, request, "withdrawn", None)
     record(actor, "interest.withdraw", request)
     with force_locale("zh_CN"):  # notifications are stored in the platform's language
         pair = _pair_text(request)

@@ -25,6 +25,11 @@ from .accounts import Organisation, User
 from .postings import Demand, Programme
 
 
+# The rows the live-pair index covers; literal SQL, so that an ON CONFLICT clause naming it
+# matches the index exactly on SQLite (which cannot match a partial index with parameters).
+LIVE_PAIR_WHERE = text("status IN ('pending', 'accepted')")
+
+
 class InterestRequest(db.Model):
     """One side asks the other to connect over a (demand, programme) pair.
 
@@ -40,8 +45,8 @@ class InterestRequest(db.Model):
             "demand_id",
             "programme_id",
             unique=True,
-            sqlite_where=text("status IN ('pending', 'accepted')"),
-            postgresql_where=text("status IN ('pending', 'accepted')"),
+            sqlite_where=LIVE_PAIR_WHERE,
+            postgresql_where=LIVE_PAIR_WHERE,
         ),
     )
 
