@@ -8,7 +8,7 @@ from chanjiao.extensions import db
 from chanjiao.models import AuditLog, InterestRequest, Notification, Pairing
 from chanjiao.postings import services as postings
 from chanjiao.postings.services import DemandInput
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 
 @pytest.fixture
@@ -355,9 +355,10 @@ def test_create_pairing_from_the_interest_list(client, world, staff):
     p = db.session.scalar(select(Pairing))
     assert (p.demand_id, p.programme_id, p.status) == (world["demand"].id, world["programme"].id, "suggested")
     assert p.score > 0 and p.explanation
-    # Again: the same pairing, no duplicate.
-    client.post("/staff/curation/pairings", data={
+    # Again: refused with a message, no duplicate.
+    again = client.post("/staff/curation/pairings", data={
         "demand_id": world["demand"].id, "programme_id": world["programme"].id})
+    assert again.status_code == 400 and "该对接已在遴选中" in again.get_data(as_text=True)
     assert len(list(db.session.scalars(select(Pairing)))) == 1
 
 
@@ -429,8 +430,11 @@ def test_refresh_with_the_real_encoder_stores_json_snapshots(app, make):
     db.session.commit()
     db.session.expire_all()
     assert {p.programme_id for p in db.session.scalars(select(Pairing))} == offered
-    # A pair staff add themselves gets the engine's snapshot whatever its probability.
+    # A pair staff add themselves gets the engine's snapshot whatever its probability (a pair
+    # that is in curation already is refused, so the engine's suggestion goes first).
     staff_user = make.user(None, role="staff")
+    db.session.execute(delete(Pairing).where(Pairing.demand_id == demand.id, Pairing.programme_id == care.id))
+    db.session.commit()
     added = services.create_pairing(staff_user, demand.id, care.id)
     db.session.commit()
     db.session.expire_all()

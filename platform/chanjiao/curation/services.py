@@ -14,7 +14,9 @@ from typing import Any
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased, selectinload
 
 from .. import choices, matchmaking
@@ -59,6 +61,19 @@ def _json_safe(value: Any) -> Any:
         return number if math.isfinite(number) else 0.0
 
     return json.loads(json.dumps(value, default=default))
+
+
+def _insert_pairing(**values: Any) -> int | None:
+    """Insert a pairing unless the pair has one (the unique constraint decides, so two
+    inserts at once make one row); return the new id, or None when the pair had one."""
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return db.session.scalar(
+        insert(Pairing)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["demand_id", "programme_id"])
+        .returning(Pairing.id)
+    )
 
 
 # --------------------------------------------------------------------------- suggestions
@@ -130,17 +145,16 @@ def _refresh(demand: Demand, k: int, counts: RefreshCounts) -> None:
         score = float(rec.score)
         pairing = existing.get(rec.programme.id)
         if pairing is None:
-            db.session.add(
-                Pairing(
-                    demand_id=demand.id,
-                    programme_id=rec.programme.id,
-                    score=score,
-                    explanation=snapshot,
-                    suggested_at=utcnow(),
-                    status="suggested",
-                )
-            )
-            counts.inserted += 1
+            # Another refresh (a publish elsewhere) may insert the pair at the same moment.
+            if _insert_pairing(
+                demand_id=demand.id,
+                programme_id=rec.programme.id,
+                score=score,
+                explanation=snapshot,
+                suggested_at=utcnow(),
+                status="suggested",
+            ) is not None:
+                counts.inserted += 1
         elif pairing.status == "suggested":
             pairing.score = score
             pairing.explanation = snapshot
@@ -383,25 +397,27 @@ def create_pairing(actor: User, demand_id: int, programme_id: int) -> Pairing:
     """Put a (demand, programme) pair staff picked into curation as a suggested pairing.
 
     Its score and explanation come from the engine when it ranks the programme for the demand.
-    An existing pairing for the pair is returned unchanged.
+    A pair that already has a pairing (however it got one, even a moment ago from another
+    click) raises :class:`InvalidTransition` and writes nothing.
     """
     _require_staff(actor)
     demand = get_by_id(Demand, demand_id)
     programme = get_by_id(Programme, programme_id)
     if demand is None or programme is None:
         raise NotFound(_("所选的需求或培训项目不存在。"))
+    already = InvalidTransition(_("该对接已在遴选中。"))
     existing = db.session.scalar(
-        select(Pairing).where(Pairing.demand_id == demand.id, Pairing.programme_id == programme.id)
+        select(Pairing.id).where(Pairing.demand_id == demand.id, Pairing.programme_id == programme.id)
     )
     if existing is not None:
-        return existing
+        raise already
     score, snapshot = 0.0, {}
     if demand.status == "open":
         for rec in matchmaking.recommend_programmes(demand, k=EXPLAIN_DEPTH):
             if rec.programme.id == programme.id:
                 score, snapshot = float(rec.score), _json_safe(rec.as_dict())
                 break
-    pairing = Pairing(
+    pairing_id = _insert_pairing(
         demand_id=demand.id,
         programme_id=programme.id,
         score=score,
@@ -409,8 +425,9 @@ def create_pairing(actor: User, demand_id: int, programme_id: int) -> Pairing:
         suggested_at=utcnow(),
         status="suggested",
     )
-    db.session.add(pairing)
-    db.session.flush()
+    if pairing_id is None:
+        raise already
+    pairing = db.session.get(Pairing, pairing_id)
     record(actor, "pairing.create", pairing, demand_id=demand.id, programme_id=programme.id)
     return pairing
 
@@ -428,6 +445,13 @@ def _locked_by_platform(pairing: Pairing) -> bool:
     )
 
 
+def _refuse_repeat(pairing: Pairing, new_status: str) -> None:
+    if pairing.status == new_status and not pairing.needs_review:
+        raise InvalidTransition(
+            _("该对接已通过。") if new_status == "accepted" else _("该对接已驳回。")
+        )
+
+
 def decide(actor: User, pairing_id: int, decision: str, reason: str = "") -> Pairing:
     """Accept or reject a pairing with a reason (required to reject).
 
@@ -443,19 +467,33 @@ def decide(actor: User, pairing_id: int, decision: str, reason: str = "") -> Pai
     if decision == "reject" and not reason:
         raise ValidationFailed(_("驳回对接时必须填写理由。"), field="reason")
     new_status = "accepted" if decision == "accept" else "rejected"
-    if pairing.status == new_status and not pairing.needs_review:
-        raise InvalidTransition(
-            _("该对接已通过。") if new_status == "accepted" else _("该对接已驳回。")
-        )
+    _refuse_repeat(pairing, new_status)
     if new_status == "rejected" and _locked_by_platform(pairing):
         raise InvalidTransition(_("该对接已纳入公示中或已发布的示范平台，不能驳回。"))
     previous = pairing.status
-    pairing.status = new_status
-    pairing.decision_reason = reason
-    pairing.decided_by_id = actor.id
-    pairing.decided_at = utcnow()
-    pairing.needs_review = False
-    db.session.flush()
+    # Conditional on the pairing still being as the staff member saw it: of two decisions at
+    # once (the same or opposite ones) exactly one changes it, writes the audit record and
+    # notifies; the other is told the pairing was decided meanwhile.
+    changed = db.session.execute(
+        update(Pairing)
+        .where(
+            Pairing.id == pairing.id,
+            Pairing.status == previous,
+            Pairing.needs_review.is_(pairing.needs_review),
+        )
+        .values(
+            status=new_status,
+            decision_reason=reason,
+            decided_by_id=actor.id,
+            decided_at=utcnow(),
+            needs_review=False,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(pairing)
+    if changed != 1:
+        _refuse_repeat(pairing, new_status)  # the same decision, made a moment ago
+        raise InvalidTransition(_("状态已变化，请刷新页面。"))
     record(
         actor, f"pairing.{decision}", pairing, reason,
         previous=previous, demand_id=pairing.demand_id, programme_id=pairing.programme_id,
