@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from flask import url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import selectinload
 
 from ..common import clean_text, get_by_id
@@ -78,6 +78,27 @@ def action_label(action: str) -> str:
 def _require_staff(actor: User) -> None:
     if actor is None or not actor.is_staff:
         raise PermissionDenied(_("只有协会工作人员可以执行此操作。"))
+
+
+def _move(platform: DemoPlatform, expected: str | tuple[str, ...], **values) -> bool:
+    """Change the platform's row only if its status is still ``expected``; True if it changed.
+
+    Every transition goes through here, so that twenty clicks at once make one transition,
+    one audit record and one round of notifications. The object is refreshed either way.
+    """
+    allowed = (expected,) if isinstance(expected, str) else expected
+    changed = db.session.execute(
+        update(DemoPlatform)
+        .where(DemoPlatform.id == platform.id, DemoPlatform.status.in_(allowed))
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(platform)
+    return changed == 1
+
+
+def _changed_meanwhile() -> InvalidTransition:
+    return InvalidTransition(_("状态已变化，请刷新页面。"))
 
 
 def _clean_reason(reason: str | None, *, required: bool, message: str | None = None) -> str:
@@ -267,6 +288,9 @@ def update_platform(actor: User, platform_id: int, data: PlatformInput) -> DemoP
         changed.append("pairings")
     if not changed:
         return platform
+    # Claim the draft first: an edit racing the start of the notice period loses cleanly.
+    if not _move(platform, "draft"):
+        raise _changed_meanwhile()
     for key, value in values.items():
         setattr(platform, key, value)
     if "pairings" in changed:
@@ -325,11 +349,25 @@ def confirm_participation(actor: User, platform_id: int) -> DemoPlatformParticip
         raise PermissionDenied(_("只有机构管理员可以确认参与。"))
     if platform.status != "draft":
         raise InvalidTransition(_("示范平台已进入公示或发布，无需再确认。"))
+    already = InvalidTransition(_("贵机构已确认参与该示范平台。"))
     if participant.confirmed_at is not None:
-        raise InvalidTransition(_("贵机构已确认参与该示范平台。"))
-    participant.confirmed_at = utcnow()
-    participant.confirmed_by_id = actor.id
-    db.session.flush()
+        raise already
+    # Conditional on not being confirmed yet and on the platform still being a draft: two
+    # admins confirming at once make one confirmation.
+    changed = db.session.execute(
+        update(DemoPlatformParticipant)
+        .where(
+            DemoPlatformParticipant.platform_id == platform.id,
+            DemoPlatformParticipant.organisation_id == actor.organisation_id,
+            DemoPlatformParticipant.confirmed_at.is_(None),
+            exists().where(DemoPlatform.id == platform.id, DemoPlatform.status == "draft"),
+        )
+        .values(confirmed_at=utcnow(), confirmed_by_id=actor.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(participant)
+    if changed != 1:
+        raise already if participant.confirmed_at is not None else _changed_meanwhile()
     record(actor, "demo_platform.confirm", platform, organisation_id=actor.organisation_id)
     from ..inbox.services import notify_staff
 
@@ -355,10 +393,9 @@ def start_notice(actor: User, platform_id: int, reason: str = "") -> DemoPlatfor
     if not platform.participants or any(p.confirmed_at is None for p in platform.participants):
         raise InvalidTransition(_("所有参与机构确认参与后才能开始公示。"))
     now = utcnow()
-    platform.status = "notice"
-    platform.notice_started_at = now
-    platform.notice_ends_at = now + timedelta(days=platform.notice_days)
-    db.session.flush()
+    if not _move(platform, "draft", status="notice", notice_started_at=now,
+                 notice_ends_at=now + timedelta(days=platform.notice_days)):
+        raise _changed_meanwhile()
     record(actor, "demo_platform.notice", platform, reason,
            notice_days=platform.notice_days, notice_ends_at=platform.notice_ends_at.isoformat())
     with force_locale("zh_CN"):
@@ -377,9 +414,8 @@ def publish(actor: User, platform_id: int, reason: str = "") -> DemoPlatform:
         raise InvalidTransition(_("公示期尚未结束，不能发布。"))
     if open_objections(platform):
         raise InvalidTransition(_("尚有未处理的异议，不能发布。"))
-    platform.status = "published"
-    platform.published_at = utcnow()
-    db.session.flush()
+    if not _move(platform, "notice", status="published", published_at=utcnow()):
+        raise _changed_meanwhile()
     record(actor, "demo_platform.publish", platform, reason)
     with force_locale("zh_CN"):
         title = _("示范平台“%(name)s”已发布", name=platform.name)
@@ -407,12 +443,10 @@ def complete(actor: User, platform_id: int, outcomes: Outcomes, reason: str = ""
         raise ValidationFailed(_("取证人数不能多于参训人数。"), field="certified")
     if outcomes.hired > outcomes.enrolled:
         raise ValidationFailed(_("就业人数不能多于参训人数。"), field="hired")
-    platform.status = "completed"
-    platform.completed_at = utcnow()
-    platform.trainees_enrolled = outcomes.enrolled
-    platform.trainees_certified = outcomes.certified
-    platform.trainees_hired = outcomes.hired
-    db.session.flush()
+    if not _move(platform, "published", status="completed", completed_at=utcnow(),
+                 trainees_enrolled=outcomes.enrolled, trainees_certified=outcomes.certified,
+                 trainees_hired=outcomes.hired):
+        raise _changed_meanwhile()
     record(actor, "demo_platform.complete", platform, reason,
            enrolled=outcomes.enrolled, certified=outcomes.certified, hired=outcomes.hired)
     with force_locale("zh_CN"):
@@ -487,20 +521,30 @@ def resolve_objection(actor: User, objection_id: int, decision: str, reason: str
     if decision not in ("uphold", "dismiss"):
         raise ValidationFailed(_("未知的操作。"))
     reason = _clean_reason(reason, required=True, message=_("处理异议时必须填写理由。"))
+    handled = InvalidTransition(_("该异议已处理。"))
     if objection.status != "open":
-        raise InvalidTransition(_("该异议已处理。"))
+        raise handled
+    # Conditional on the objection still being open: it is resolved once, whoever clicks.
+    changed = db.session.execute(
+        update(Objection)
+        .where(Objection.id == objection.id, Objection.status == "open")
+        .values(
+            status="upheld" if decision == "uphold" else "dismissed",
+            resolution=reason,
+            resolved_by_id=actor.id,
+            resolved_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(objection)
+    if changed != 1:
+        raise handled
     platform = objection.platform
-    objection.status = "upheld" if decision == "uphold" else "dismissed"
-    objection.resolution = reason
-    objection.resolved_by_id = actor.id
-    objection.resolved_at = utcnow()
     if decision == "uphold":
         previous = platform.status
-        if platform.status in ("notice", "published"):
-            platform.status = "draft"
-            platform.notice_started_at = None
-            platform.notice_ends_at = None
-            platform.published_at = None
+        # Another objection upheld at the same moment may have sent it back already.
+        if _move(platform, ("notice", "published"), status="draft", notice_started_at=None,
+                 notice_ends_at=None, published_at=None):
             for participant in platform.participants:
                 participant.confirmed_at = None
                 participant.confirmed_by_id = None
