@@ -10,7 +10,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from sys import intern
 
@@ -207,8 +207,6 @@ class BM25:
         self,
         texts: Sequence[str] | None = None,
         tokens: Sequence[Sequence[str]] | None = None,
-        *,
-        sort_terms: bool = False,
     ) -> "BM25":
         """Build the index.
 
@@ -218,11 +216,6 @@ class BM25:
             Raw documents, tokenised with :func:`tokenize`.
         tokens : sequence of token lists, optional
             Pre-tokenised documents instead of ``texts``.
-        sort_terms : bool, default False
-            Number the terms in sorted order instead of order of first occurrence, so that
-            the index (and the order in which a score's terms are summed) depends only on the
-            documents and their order, not on how the vocabulary grew; :meth:`refresh` then
-            restores the same numbering after :meth:`add`.
 
         Returns
         -------
@@ -235,9 +228,6 @@ class BM25:
             tokens = [tokenize(t) for t in texts]
         vocab: dict[str, int] = {}
         tf = self._counts(tokens, vocab)
-        self.sort_terms = sort_terms
-        if sort_terms:
-            tf, vocab = self._renumber(tf, vocab, np.ones(len(vocab), dtype=bool))
         self.vocabulary_ = vocab
         self._tf = RowStack(tf)
         self.idf_, self.avgdl_ = self._statistics(tf)
@@ -262,26 +252,6 @@ class BM25:
         )
         tf.sum_duplicates()
         return tf
-
-    @staticmethod
-    def _renumber(
-        tf: sparse.csr_matrix, vocab: dict[str, int], keep: np.ndarray
-    ) -> tuple[sparse.csr_matrix, dict[str, int]]:
-        """Keep the columns flagged in ``keep`` and number them in sorted token order."""
-        terms = sorted(t for t, c in vocab.items() if keep[c])
-        new_vocab = {t: i for i, t in enumerate(terms)}
-        remap = np.full(max(len(vocab), tf.shape[1]), -1, dtype=np.int64)
-        for t, i in new_vocab.items():
-            remap[vocab[t]] = i
-        indices = remap[tf.indices]
-        if (indices < 0).any():
-            raise ValueError("a dropped term still occurs")
-        out = sparse.csr_matrix(
-            (tf.data, indices.astype(tf.indices.dtype), tf.indptr), shape=(tf.shape[0], max(len(terms), 1))
-        )
-        out.has_sorted_indices = False
-        out.sort_indices()
-        return out, new_vocab
 
     def _statistics(self, tf: sparse.csr_matrix) -> tuple[np.ndarray, float]:
         n_docs = tf.shape[0]
@@ -367,36 +337,68 @@ class BM25:
         self._weights.append(self._weigh(tf, idf, self.avgdl_))
         return np.arange(n_before, self.n_docs)
 
-    def refresh(self, keep: np.ndarray | None = None) -> "BM25":
+    def refresh(
+        self,
+        keep: np.ndarray | None = None,
+        tokens_of: Callable[[np.ndarray], Sequence[Sequence[str]]] | None = None,
+    ) -> "BM25":
         """Recompute the statistics and the weights, optionally keeping only some documents.
+
+        Terms are numbered again in order of first occurrence in the kept documents, as
+        :meth:`index` numbers them, which fixes the order in which a score's terms are summed.
+        Where a term's first occurrence moves to another document (the document that had it
+        first was dropped, or an added one comes first), its place among that document's terms
+        is not in the counts: ``tokens_of`` returns the tokens of those few documents again.
 
         Parameters
         ----------
         keep : numpy.ndarray, optional
             Row indices of the documents kept, in their new order; all of them by default.
+        tokens_of : callable, optional
+            Given row indices (of the current rows), returns those documents' tokens as they
+            were indexed. Without it, such terms keep their relative order from before.
 
         Returns
         -------
         BM25
-            ``self``; with ``sort_terms`` (see :meth:`index`) exactly as indexing the kept
-            documents' tokens in that order would have built it.
+            ``self``; with ``tokens_of``, exactly as indexing the kept documents' tokens in that
+            order would have built it.
         """
         counts = self._require_counts()
-        tf = counts.compact() if keep is None else counts[np.asarray(keep, dtype=np.int64)]
-        tf = sparse.csr_matrix(tf, copy=False)
-        used = np.bincount(tf.indices, minlength=tf.shape[1]) > 0
-        if getattr(self, "sort_terms", False):
-            tf, self.vocabulary_ = self._renumber(tf, self.vocabulary_, used)
-        elif not used.all():
-            # Terms numbered in order of first occurrence, as before; unused ones dropped.
-            old = np.flatnonzero(used[: len(self.vocabulary_)])
-            remap = np.full(tf.shape[1], -1, dtype=np.int64)
-            remap[old] = np.arange(len(old))
-            self.vocabulary_ = {t: int(remap[c]) for t, c in self.vocabulary_.items() if used[c]}
-            tf = sparse.csr_matrix(
-                (tf.data, remap[tf.indices].astype(tf.indices.dtype), tf.indptr),
-                shape=(tf.shape[0], max(len(old), 1)),
-            )
+        old = counts.compact()
+        n_old, n_cols = old.shape
+        keep = np.arange(n_old, dtype=np.int64) if keep is None else np.asarray(keep, dtype=np.int64)
+        tf = old[keep]
+        n = len(keep)
+        # First (old) row holding each column: within one row, index() and add() numbered the
+        # terms that row introduced in order of occurrence, so for them the old numbering is
+        # the occurrence order.
+        old_first = np.full(n_cols, n_old, dtype=np.int64)
+        np.minimum.at(old_first, old.indices, np.repeat(np.arange(n_old), np.diff(old.indptr)))
+        first = np.full(n_cols, n, dtype=np.int64)
+        np.minimum.at(first, tf.indices, np.repeat(np.arange(n), np.diff(tf.indptr)))
+        used = np.flatnonzero(first < n)
+        rank = np.arange(n_cols, dtype=np.int64)
+        moved = used[old_first[used] != keep[first[used]]]
+        if tokens_of is not None and moved.size:
+            docs = np.unique(first[moved])
+            for r, toks in zip(docs.tolist(), tokens_of(keep[docs])):
+                for i, tok in enumerate(dict.fromkeys(toks)):
+                    c = self.vocabulary_.get(tok)
+                    if c is not None and first[c] == r:
+                        rank[c] = i
+        order = used[np.lexsort((rank[used], first[used]))]
+        terms: list[str] = [""] * n_cols
+        for t, c in self.vocabulary_.items():
+            terms[c] = t
+        self.vocabulary_ = {terms[c]: i for i, c in enumerate(order.tolist())}
+        remap = np.full(n_cols, -1, dtype=np.int64)
+        remap[order] = np.arange(len(order))
+        tf = sparse.csr_matrix(
+            (tf.data, remap[tf.indices].astype(np.int32), tf.indptr), shape=(n, max(len(order), 1))
+        )
+        tf.has_sorted_indices = False
+        tf.sort_indices()
         self._tf = RowStack(tf)
         self.idf_, self.avgdl_ = self._statistics(tf)
         self._weights = RowStack(self._weigh(tf, self.idf_, self.avgdl_))

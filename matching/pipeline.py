@@ -718,14 +718,17 @@ class Matcher:
                 built = units.vectors
                 units.vectors = self._share_units(distinct, lambda: built, built.shape[1])
             idx.units = units
-            idx.programmes = [idx.programmes[j] for j in keep]
+            old_programmes = idx.programmes
+            idx.programmes = [old_programmes[j] for j in keep]
             idx.levels = idx.levels[keep]
             if self.dense:
                 idx.title_vecs = idx.title_vecs.take(keep)
                 idx.profile_vecs = idx.profile_vecs.take(keep)
-            idx.bm25_all.refresh(keep)
-            for bm in idx.bm25_fields.values():
-                bm.refresh(keep)
+            # The few programmes where a term now occurs first are tokenised again (see BM25.refresh).
+            old = old_programmes
+            idx.bm25_all.refresh(keep, lambda rows: _field_tokens([old[r] for r in rows])[1])
+            for f, bm in idx.bm25_fields.items():
+                bm.refresh(keep, lambda rows, f=f: _field_tokens([old[r] for r in rows])[0][f])
             self._pos = {p.id: i for i, p in enumerate(idx.programmes)}
             self._alive = np.ones(len(keep), dtype=bool)
             self._set_sample()
@@ -1205,15 +1208,17 @@ def _content_hash(encoder_name: str, dim: int, texts: Sequence[str]) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
 
-def _lexical_indexes(programmes: list[Programme]) -> tuple[BM25, dict[str, BM25]]:
-    """BM25 over all fields and per field; terms numbered in sorted order, so that the index
-    is the same however the catalogue was assembled (see :meth:`BM25.refresh`)."""
-    fields = programme_field_texts(programmes)
+def _field_tokens(programmes: Sequence[Programme]) -> tuple[dict[str, list[list[str]]], list[list[str]]]:
+    """Tokens of each lexical field and of all fields together, per programme."""
+    fields = programme_field_texts(list(programmes))
     tokens = {f: [tokenize(t) for t in texts] for f, texts in fields.items()}
-    bm25_all = BM25().index(
-        tokens=[sum((tokens[f][i] for f in fields), []) for i in range(len(programmes))], sort_terms=True
-    )
-    return bm25_all, {f: BM25().index(tokens=tokens[f], sort_terms=True) for f in fields}
+    return tokens, [sum((tokens[f][i] for f in fields), []) for i in range(len(programmes))]
+
+
+def _lexical_indexes(programmes: list[Programme]) -> tuple[BM25, dict[str, BM25]]:
+    """BM25 over all fields and per field."""
+    tokens, all_tokens = _field_tokens(programmes)
+    return BM25().index(tokens=all_tokens), {f: BM25().index(tokens=t) for f, t in tokens.items()}
 
 
 def _levels(programmes: Sequence[Programme]) -> np.ndarray:
