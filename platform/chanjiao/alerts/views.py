@@ -4,34 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, abort, flash, redirect, url_for
+from flask import Blueprint, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ..errors import DomainError, NotFound, PermissionDenied
-from ..extensions import db
+from ..errors import NotFound, PermissionDenied
 from ..security import org_kind_required
+from ..views_common import act
 from . import services
 
 bp = Blueprint("alerts", __name__)
 
 
 def _act(action: Callable, success: str, back: str):
-    try:
-        action()
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(success, "success")
-    return redirect(back)
+    # Someone else's posting is a 404, a refused permission a 403, any other refusal a flash.
+    return act(action, success, back, (NotFound, PermissionDenied))
 
 
 @bp.post("/my/demands/<int:demand_id>/alert")

@@ -15,8 +15,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from ..errors import DomainError, NotFound
-from ..extensions import db
+from ..models import User
 from ..orgs import services as orgs
+from ..uow import unit_of_work
 from . import services
 from .forms import (
     InvitationAcceptForm,
@@ -62,24 +63,28 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        try:
-            user = services.authenticate(form.email.data, form.password.data, request.remote_addr)
-        except services.LoginThrottled as error:
-            db.session.commit()
-            form.form_errors.append(error.message)
-            status = 429
-        except DomainError as error:
-            db.session.commit()  # keep the failure count
-            form.form_errors.append(error.message)
-            status = 401
+        user = _attempt_login(form.email.data, form.password.data)
+        if isinstance(user, DomainError):
+            form.form_errors.append(user.message)
+            status = 429 if isinstance(user, services.LoginThrottled) else 401
         else:
-            db.session.commit()
             start_session(user)
             flash(_("欢迎回来，%(name)s。", name=user.name), "success")
             return redirect(_safe_next(request.args.get("next")) or url_for("dashboard.index"))
     elif form.is_submitted():
         status = 400
     return render_template("auth/login.html", form=form), status
+
+
+def _attempt_login(email: str, password: str) -> User | DomainError:
+    """The user these credentials open, or the refusal; either way one unit of work that
+    commits. A refused login is still a change to keep (the failure count that throttles
+    guessing), so, unlike elsewhere, the refusal is caught inside the unit."""
+    with unit_of_work():
+        try:
+            return services.authenticate(email, password, request.remote_addr)
+        except DomainError as error:
+            return error
 
 
 @bp.post("/logout")
@@ -97,27 +102,26 @@ def register():
     status = 200
     if form.validate_on_submit():
         try:
-            _organisation, user = orgs.register_organisation(
-                orgs.OrganisationData(
-                    kind=form.kind.data,
-                    name=form.name.data,
-                    credit_code=form.credit_code.data,
-                    district=form.district.data,
-                    address=form.address.data,
-                    industry=form.industry.data or None,
-                    category=form.category.data or None,
-                    description=form.description.data or "",
-                    contact_name=form.contact_name.data,
-                    contact_phone=form.contact_phone.data,
-                ),
-                orgs.AccountData(form.user_name.data, form.email.data, form.password.data),
-            )
+            with unit_of_work():
+                _organisation, user = orgs.register_organisation(
+                    orgs.OrganisationData(
+                        kind=form.kind.data,
+                        name=form.name.data,
+                        credit_code=form.credit_code.data,
+                        district=form.district.data,
+                        address=form.address.data,
+                        industry=form.industry.data or None,
+                        category=form.category.data or None,
+                        description=form.description.data or "",
+                        contact_name=form.contact_name.data,
+                        contact_phone=form.contact_phone.data,
+                    ),
+                    orgs.AccountData(form.user_name.data, form.email.data, form.password.data),
+                )
         except DomainError as error:
-            db.session.rollback()
             add_domain_error(form, error)
             status = 400
         else:
-            db.session.commit()
             start_session(user)
             flash(_("注册成功。协会工作人员将审核您的机构信息，审核通过后即可发布信息。"), "success")
             return redirect(url_for("dashboard.index"))
@@ -152,15 +156,14 @@ def accept_invitation(code: str):
     status = 200
     if form.validate_on_submit():
         try:
-            user = orgs.accept_invitation(
-                code, orgs.AccountData(form.user_name.data, form.email.data, form.password.data)
-            )
+            with unit_of_work():
+                user = orgs.accept_invitation(
+                    code, orgs.AccountData(form.user_name.data, form.email.data, form.password.data)
+                )
         except DomainError as error:
-            db.session.rollback()
             add_domain_error(form, error)
             status = 400
         else:
-            db.session.commit()
             start_session(user)
             flash(_("账号已创建，欢迎加入%(org)s。", org=user.organisation.name), "success")
             return redirect(url_for("dashboard.index"))
@@ -182,13 +185,12 @@ def reset_password(token: str):
     status = 200
     if form.validate_on_submit():
         try:
-            user = services.reset_password(token, form.password.data)
+            with unit_of_work():
+                user = services.reset_password(token, form.password.data)
         except DomainError as error:
-            db.session.rollback()
             add_domain_error(form, error)
             status = 400
         else:
-            db.session.commit()
             if current_user.is_authenticated and current_user.id == user.id:
                 logout_user()  # log in again with the new password
             flash(_("密码已重置，请使用新密码登录。"), "success")

@@ -17,9 +17,10 @@ from flask_login import current_user
 
 from ..auth.forms import add_domain_error
 from ..errors import DomainError, NotFound, PermissionDenied
-from ..extensions import db
 from ..platforms import services as platforms
 from ..security import org_admin_required, org_user_required, staff_required
+from ..uow import unit_of_work
+from ..views_common import abort_for, act
 from . import services
 from .forms import OutcomesForm, PairingCreateForm, PlatformForm, ReasonForm
 
@@ -31,11 +32,7 @@ def _page_number() -> int:
     return page if page and 0 < page <= 100_000 else 1
 
 
-def _abort_for(error: DomainError) -> None:
-    if isinstance(error, NotFound):
-        abort(404)
-    if isinstance(error, PermissionDenied):
-        abort(403)
+ABORTS = (NotFound, PermissionDenied)  # refusals of these kinds are a 404 / 403 page
 
 
 # --------------------------------------------------------------------------- the queue
@@ -72,13 +69,12 @@ def decide(pairing_id: int, decision: str):
     if not form.validate_on_submit():
         return _queue_page(reason_form=form, failed_pairing_id=pairing_id, status=400)
     try:
-        pairing = services.decide(current_user, pairing_id, decision, form.reason.data or "")
+        with unit_of_work():
+            pairing = services.decide(current_user, pairing_id, decision, form.reason.data or "")
     except DomainError as error:
-        db.session.rollback()
-        _abort_for(error)
+        abort_for(error, ABORTS)
         add_domain_error(form, error)
         return _queue_page(reason_form=form, failed_pairing_id=pairing_id, status=400)
-    db.session.commit()
     if pairing.status == "accepted":
         flash(_("已通过对接：%(demand)s ↔ %(programme)s。", demand=pairing.demand.title,
                 programme=pairing.programme.title), "success")
@@ -101,14 +97,12 @@ def pairing_create():
         form.form_errors.append(_("请选择有效的需求和培训项目。"))
         return _queue_page(create_form=form, status=400)
     try:
-        pairing = services.create_pairing(current_user, form.demand_id.data, form.programme_id.data)
+        with unit_of_work():
+            pairing = services.create_pairing(current_user, form.demand_id.data, form.programme_id.data)
     except DomainError as error:
-        db.session.rollback()
-        if isinstance(error, PermissionDenied):
-            abort(403)
+        abort_for(error, (PermissionDenied,))
         add_domain_error(form, error)
         return _queue_page(create_form=form, status=400)
-    db.session.commit()
     flash(_("已加入遴选：%(demand)s ↔ %(programme)s。", demand=pairing.demand.title,
             programme=pairing.programme.title), "success")
     return redirect(url_for("curation.queue"))
@@ -164,13 +158,12 @@ def platform_new():
     if not form.validate_on_submit():
         return _platform_form_page(form, status=400)
     try:
-        platform = platforms.create_platform(current_user, _input(form))
+        with unit_of_work():
+            platform = platforms.create_platform(current_user, _input(form))
     except DomainError as error:
-        db.session.rollback()
-        _abort_for(error)
+        abort_for(error, ABORTS)
         add_domain_error(form, error)
         return _platform_form_page(form, status=400)
-    db.session.commit()
     flash(_("示范平台“%(name)s”已创建，等待各参与机构确认。", name=platform.name), "success")
     return redirect(url_for("curation.platform_detail", platform_id=platform.id))
 
@@ -190,13 +183,12 @@ def platform_edit(platform_id: int):
     if not form.validate_on_submit():
         return _platform_form_page(form, platform, status=400)
     try:
-        platforms.update_platform(current_user, platform.id, _input(form))
+        with unit_of_work():
+            platforms.update_platform(current_user, platform.id, _input(form))
     except DomainError as error:
-        db.session.rollback()
-        _abort_for(error)
+        abort_for(error, ABORTS)
         add_domain_error(form, error)
         return _platform_form_page(form, platform, status=400)
-    db.session.commit()
     flash(_("示范平台已保存。"), "success")
     return redirect(url_for("curation.platform_detail", platform_id=platform.id))
 
@@ -232,13 +224,12 @@ def platform_transition(platform_id: int, step: str):
         return _platform_page(platform, reason_form=form, status=400)
     action = platforms.start_notice if step == "notice" else platforms.publish
     try:
-        action(current_user, platform.id, form.reason.data or "")
+        with unit_of_work():
+            action(current_user, platform.id, form.reason.data or "")
     except DomainError as error:
-        db.session.rollback()
-        _abort_for(error)
+        abort_for(error, ABORTS)
         add_domain_error(form, error)
         return _platform_page(_platform_or_404(platform_id), reason_form=form, status=400)
-    db.session.commit()
     flash(_("示范平台已开始公示。") if step == "notice" else _("示范平台已发布。"), "success")
     return redirect(url_for("curation.platform_detail", platform_id=platform.id))
 
@@ -252,13 +243,12 @@ def platform_complete(platform_id: int):
         return _platform_page(platform, outcomes_form=form, status=400)
     outcomes = platforms.Outcomes(form.enrolled.data, form.certified.data, form.hired.data)
     try:
-        platforms.complete(current_user, platform.id, outcomes, form.reason.data or "")
+        with unit_of_work():
+            platforms.complete(current_user, platform.id, outcomes, form.reason.data or "")
     except DomainError as error:
-        db.session.rollback()
-        _abort_for(error)
+        abort_for(error, ABORTS)
         add_domain_error(form, error)
         return _platform_page(_platform_or_404(platform_id), outcomes_form=form, status=400)
-    db.session.commit()
     flash(_("已登记成效，示范平台已完成。"), "success")
     return redirect(url_for("curation.platform_detail", platform_id=platform.id))
 
@@ -274,13 +264,12 @@ def objection_resolve(objection_id: int, decision: str):
     if not form.validate_on_submit():
         return _platform_page(objection.platform, reason_form=form, status=400)
     try:
-        platforms.resolve_objection(current_user, objection.id, decision, form.reason.data or "")
+        with unit_of_work():
+            platforms.resolve_objection(current_user, objection.id, decision, form.reason.data or "")
     except DomainError as error:
-        db.session.rollback()
-        _abort_for(error)
+        abort_for(error, ABORTS)
         add_domain_error(form, error)
         return _platform_page(objection.platform, reason_form=form, status=400)
-    db.session.commit()
     flash(_("异议已处理。"), "success")
     return redirect(url_for("curation.platform_detail", platform_id=objection.platform_id))
 
@@ -310,13 +299,9 @@ def org_confirm(platform_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        participant = platforms.confirm_participation(current_user, platform_id)
-    except DomainError as error:
-        db.session.rollback()
-        _abort_for(error)
-        flash(error.message, "error")
-        return redirect(url_for("curation.org_platforms"))
-    db.session.commit()
-    flash(_("已确认参与示范平台“%(name)s”。", name=participant.platform.name), "success")
-    return redirect(url_for("curation.org_platforms"))
+    return act(
+        lambda: platforms.confirm_participation(current_user, platform_id),
+        lambda participant: _("已确认参与示范平台“%(name)s”。", name=participant.platform.name),
+        url_for("curation.org_platforms"),
+        ABORTS,
+    )

@@ -6,8 +6,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..errors import NotFound
-from ..extensions import db
 from ..security import login_required
+from ..uow import unit_of_work
 from . import services
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
@@ -33,12 +33,10 @@ def index():
 @login_required
 def read(notification_id: int):
     try:
-        note = services.mark_read(current_user, notification_id)
+        with unit_of_work():
+            link = services.mark_read(current_user, notification_id).link
     except NotFound:
-        db.session.rollback()
         abort(404)
-    link = note.link
-    db.session.commit()
     if link and _same_site(link):
         return redirect(link)
     return redirect(url_for("inbox.index"))
@@ -47,7 +45,7 @@ def read(notification_id: int):
 @bp.post("/read-all")
 @login_required
 def read_all():
-    count = services.mark_all_read(current_user)
-    db.session.commit()
+    with unit_of_work():
+        count = services.mark_all_read(current_user)
     flash(_("已将 %(n)s 条消息标为已读。", n=count) if count else _("没有未读消息。"), "success")
     return redirect(url_for("inbox.index"))

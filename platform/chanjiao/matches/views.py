@@ -9,8 +9,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..errors import DomainError, NotFound, PermissionDenied
-from ..extensions import db
 from ..security import org_kind_required, org_user_required, staff_required
+from ..uow import unit_of_work
+from ..views_common import act
 from . import labels, services
 from .forms import ActionForm, DecisionForm, InterestForm
 
@@ -112,12 +113,11 @@ def interest_new():
     status = 200
     if form.validate_on_submit():
         try:
-            services.create_interest(
-                current_user, form.demand_id.data, form.programme_id.data, form.message.data or ""
-            )
-            db.session.commit()
+            with unit_of_work():
+                services.create_interest(
+                    current_user, form.demand_id.data, form.programme_id.data, form.message.data or ""
+                )
         except DomainError as error:
-            db.session.rollback()
             form.form_errors.append(error.message)
             status = 400
         else:
@@ -166,21 +166,9 @@ def _decision(action: Callable, success: str, form_class=ActionForm, with_text: 
             for message in errors:
                 flash(message, "error")
         return redirect(url_for("matches.interests"))
-    try:
-        if with_text:
-            action(form.response.data or "")
-        else:
-            action()
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(success, "success")
-    return redirect(url_for("matches.interests"))
+    if with_text:
+        return act(lambda: action(form.response.data or ""), success, url_for("matches.interests"))
+    return act(action, success, url_for("matches.interests"))
 
 
 @bp.post("/interests/<int:request_id>/accept")

@@ -1,26 +1,21 @@
 """Organisation admin pages: profile, members, invitations, password-reset links."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import choices
 from ..auth.forms import add_domain_error
-from ..errors import DomainError, NotFound
-from ..extensions import db
+from ..errors import DomainError
 from ..models import User
 from ..security import org_admin_required
+from ..uow import unit_of_work
+from ..views_common import abort_for, act
 from . import services
 from .forms import ActionForm, InvitationForm, ProfileForm, RoleForm
 
 bp = Blueprint("orgs", __name__, url_prefix="/org")
-
-
-def _abort_for(error: DomainError) -> None:
-    """Objects of another organisation do not exist as far as this actor knows."""
-    if isinstance(error, NotFound):
-        abort(404)
 
 
 def _members_page(invitation_form: InvitationForm | None = None, status: int = 200):
@@ -60,15 +55,14 @@ def invite():
     if not form.validate_on_submit():
         return _members_page(form, 400)
     try:
-        invitation, code = services.create_invitation(
-            current_user, role=form.role.data, email=form.email.data or None
-        )
+        with unit_of_work():
+            invitation, code = services.create_invitation(
+                current_user, role=form.role.data, email=form.email.data or None
+            )
     except DomainError as error:
-        db.session.rollback()
-        _abort_for(error)
+        abort_for(error)  # objects of another organisation do not exist for this actor: 404
         add_domain_error(form, error)
         return _members_page(form, 400)
-    db.session.commit()
     return _one_time_link_page(
         _("邀请链接已生成"),
         url_for("auth.accept_invitation", code=code, _external=True),
@@ -83,35 +77,29 @@ def invite():
 @org_admin_required
 def revoke_invitation(invitation_id: int):
     ActionForm()  # CSRF is checked globally; the form only documents the intent
-    try:
-        services.revoke_invitation(current_user, invitation_id)
-    except DomainError as error:
-        db.session.rollback()
-        _abort_for(error)
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(_("邀请已撤销。"), "success")
-    return redirect(url_for("orgs.members"))
+    return act(
+        lambda: services.revoke_invitation(current_user, invitation_id),
+        _("邀请已撤销。"),
+        url_for("orgs.members"),
+    )
 
 
 @bp.post("/members/<int:user_id>/role")
 @org_admin_required
 def member_role(user_id: int):
     form = RoleForm()
-    try:
-        services.get_member(current_user, user_id)
+
+    def change_role() -> User:
+        services.get_member(current_user, user_id)  # 404 before any form message
         if not form.validate_on_submit():
             raise DomainError("；".join(map(str, form.role.errors)) or _("请选择有效的角色。"))
-        user = services.change_role(current_user, user_id, form.role.data)
-    except DomainError as error:
-        db.session.rollback()
-        _abort_for(error)
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(_("已将 %(name)s 的角色设为%(role)s。", name=user.name, role=_role_label(user)), "success")
-    return redirect(url_for("orgs.members"))
+        return services.change_role(current_user, user_id, form.role.data)
+
+    return act(
+        change_role,
+        lambda user: _("已将 %(name)s 的角色设为%(role)s。", name=user.name, role=_role_label(user)),
+        url_for("orgs.members"),
+    )
 
 
 def _role_label(user: User) -> str:
@@ -131,32 +119,28 @@ def member_activate(user_id: int):
 
 
 def _set_active(user_id: int, active: bool):
-    try:
-        user = services.set_member_active(current_user, user_id, active)
-    except DomainError as error:
-        db.session.rollback()
-        _abort_for(error)
-        flash(error.message, "error")
-    else:
-        db.session.commit()
+    def success(user: User) -> str:
         if active:
-            flash(_("已恢复 %(name)s 的账号。", name=user.name), "success")
-        else:
-            flash(_("已停用 %(name)s 的账号。", name=user.name), "success")
-    return redirect(url_for("orgs.members"))
+            return _("已恢复 %(name)s 的账号。", name=user.name)
+        return _("已停用 %(name)s 的账号。", name=user.name)
+
+    return act(
+        lambda: services.set_member_active(current_user, user_id, active),
+        success,
+        url_for("orgs.members"),
+    )
 
 
 @bp.post("/members/<int:user_id>/reset")
 @org_admin_required
 def member_reset(user_id: int):
     try:
-        user, token = services.issue_member_reset(current_user, user_id)
+        with unit_of_work():
+            user, token = services.issue_member_reset(current_user, user_id)
     except DomainError as error:
-        db.session.rollback()
-        _abort_for(error)
+        abort_for(error)
         flash(error.message, "error")
         return redirect(url_for("orgs.members"))
-    db.session.commit()
     return _one_time_link_page(
         _("密码重置链接已生成"),
         url_for("auth.reset_password", token=token, _external=True),
@@ -187,23 +171,22 @@ def profile():
     status = 200
     if form.validate_on_submit():
         try:
-            resubmitted = services.update_profile(
-                current_user,
-                organisation,
-                contact_name=form.contact_name.data,
-                contact_phone=form.contact_phone.data,
-                address=form.address.data,
-                description=form.description.data or "",
-                name=form.name.data if editable else None,
-                credit_code=form.credit_code.data if editable else None,
-            )
+            with unit_of_work():
+                resubmitted = services.update_profile(
+                    current_user,
+                    organisation,
+                    contact_name=form.contact_name.data,
+                    contact_phone=form.contact_phone.data,
+                    address=form.address.data,
+                    description=form.description.data or "",
+                    name=form.name.data if editable else None,
+                    credit_code=form.credit_code.data if editable else None,
+                )
         except DomainError as error:
-            db.session.rollback()
-            _abort_for(error)
+            abort_for(error)
             add_domain_error(form, error)
             status = 400
         else:
-            db.session.commit()
             if resubmitted:
                 flash(_("资料已保存，并已重新提交协会审核。"), "success")
             else:

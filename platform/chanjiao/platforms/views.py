@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 
 from ..auth.forms import add_domain_error
 from ..errors import DomainError, NotFound
-from ..extensions import db
+from ..uow import unit_of_work
 from . import services
 
 bp = Blueprint("platforms", __name__, url_prefix="/platforms")
@@ -53,15 +53,14 @@ def objection(platform_id: int):
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                services.submit_objection(
-                    platform.id, form.name.data, form.contact.data, form.text.data
-                )
+                with unit_of_work():
+                    services.submit_objection(
+                        platform.id, form.name.data, form.contact.data, form.text.data
+                    )
             except DomainError as error:
-                db.session.rollback()
                 add_domain_error(form, error)
                 status = 400
             else:
-                db.session.commit()
                 flash(_("您的异议已提交，协会将在公示期内核实处理。"), "success")
                 return redirect(url_for("platforms.detail", platform_id=platform.id))
         else:

@@ -9,22 +9,15 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 
+from ..auth.forms import add_domain_error
 from ..errors import DomainError, NotFound
-from ..extensions import db
 from ..security import org_kind_required, staff_required
+from ..uow import unit_of_work
+from ..views_common import act
 from . import services
 from .forms import DemandForm, MergeForm, ProgrammeForm, SynonymsForm, split_tags
 
 bp = Blueprint("postings", __name__)
-
-
-def _attach_error(form: FlaskForm, error: DomainError) -> None:
-    """Show a service's refusal next to its field, or above the form."""
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, error.message]
-    else:
-        form.form_errors.append(error.message)
 
 
 def _get_or_404(getter: Callable, posting_id: int):
@@ -35,38 +28,27 @@ def _get_or_404(getter: Callable, posting_id: int):
 
 
 def _run_action(action: Callable, posting_id: int, success: str, target: str):
-    """Run a status change; 404 for someone else's posting, a flash for a refused rule."""
-    try:
-        action(current_user, posting_id)
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    except DomainError as error:  # InvalidTransition, PermissionDenied (publish gate), ...
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(success, "success")
-    return redirect(url_for(target))
+    """A status change: 404 for someone else's posting, a flash for a refused rule
+    (InvalidTransition, PermissionDenied of the publish gate, ...)."""
+    return act(lambda: action(current_user, posting_id), success, url_for(target))
 
 
 def _save(form: FlaskForm, save: Callable[[], object], template: str, **context):
-    """Validate, call the service, commit; re-render with field messages on any refusal."""
+    """Validate, call the service in one unit of work; re-render with field messages on any
+    refusal (nothing written: resolve_skills may have flushed new tags)."""
     status = 200
     if form.validate_on_submit():
         try:
-            posting = save()
-            db.session.commit()
+            with unit_of_work():
+                posting = save()
         except NotFound:
-            db.session.rollback()
             abort(404)
         except DomainError as error:
-            db.session.rollback()  # resolve_skills may have flushed new tags: write nothing
-            _attach_error(form, error)
+            add_domain_error(form, error)
             status = 400
         except IntegrityError:
-            # Two people created the same new skill tag at the same moment: ask for a resubmit.
-            db.session.rollback()
+            # Two people created the same new skill tag at the same moment (seen at the commit,
+            # which ends the block): ask for a resubmit.
             form.form_errors.append(_("保存时与其他人的修改冲突，请重新提交。"))
             status = 409
         else:
@@ -154,15 +136,13 @@ def demand_delete(demand_id: int):
 
 def _delete(action: Callable[..., str], posting_id: int, target: str):
     try:
-        outcome = action(current_user, posting_id)
+        with unit_of_work():
+            outcome = action(current_user, posting_id)
     except NotFound:
-        db.session.rollback()
         abort(404)
     except DomainError as error:
-        db.session.rollback()
         flash(error.message, "error")
     else:
-        db.session.commit()
         if outcome == "deleted":
             flash(_("草稿已删除。"), "success")
         else:
@@ -278,15 +258,15 @@ def skills_merge():
                 flash(message, "error")
         return redirect(url_for("postings.skills_manage"))
     try:
-        source = services.live_skill_by_name(form.source.data)
-        target = services.live_skill_by_name(form.target.data)
-        survivor = services.merge_skills(current_user, source.id, target.id)
+        with unit_of_work():
+            source = services.live_skill_by_name(form.source.data)
+            target = services.live_skill_by_name(form.target.data)
+            survivor = services.merge_skills(current_user, source.id, target.id)
+            names = {"source": source.name, "target": survivor.name}  # source is gone after the commit
     except DomainError as error:
-        db.session.rollback()
         flash(error.message, "error")
     else:
-        flash(_("已将“%(source)s”合并到“%(target)s”。", source=source.name, target=survivor.name), "success")
-        db.session.commit()
+        flash(_("已将“%(source)s”合并到“%(target)s”。", **names), "success")
     return redirect(url_for("postings.skills_manage", q=form.target.data or ""))
 
 
@@ -300,15 +280,14 @@ def skill_synonyms(skill_id: int):
                 flash(message, "error")
         return redirect(url_for("postings.skills_manage"))
     try:
-        skill = services.update_synonyms(current_user, skill_id, split_tags(form.synonyms.data or ""))
+        with unit_of_work():
+            name = services.update_synonyms(
+                current_user, skill_id, split_tags(form.synonyms.data or "")
+            ).name
     except NotFound:
-        db.session.rollback()
         abort(404)
     except DomainError as error:
-        db.session.rollback()
         flash(error.message, "error")
         return redirect(url_for("postings.skills_manage"))
-    name = skill.name
-    db.session.commit()
     flash(_("已更新“%(name)s”的同义词。", name=name), "success")
     return redirect(url_for("postings.skills_manage", q=name))

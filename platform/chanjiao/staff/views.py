@@ -17,9 +17,10 @@ from flask_login import current_user
 
 from ..auth.forms import add_domain_error
 from ..errors import DomainError, NotFound, PermissionDenied
-from ..extensions import db
 from ..orgs.forms import ActionForm
 from ..security import staff_required
+from ..uow import unit_of_work
+from ..views_common import abort_for
 from . import services
 from .forms import DecisionForm, MembershipForm
 
@@ -90,12 +91,11 @@ def decide(organisation_id: int, decision: str):
     if not form.validate_on_submit():
         return _organisation_page(organisation, decision_form=form, status=400)
     try:
-        services.decide(current_user, organisation, decision, form.reason.data or "")
+        with unit_of_work():
+            services.decide(current_user, organisation, decision, form.reason.data or "")
     except DomainError as error:
-        db.session.rollback()
         add_domain_error(form, error)
         return _organisation_page(organisation, decision_form=form, status=400)
-    db.session.commit()
     flash(
         _(
             "已对“%(name)s”执行：%(decision)s。",
@@ -115,14 +115,13 @@ def membership(organisation_id: int):
     if not form.validate_on_submit():
         return _organisation_page(organisation, membership_form=form, status=400)
     try:
-        services.set_membership(
-            current_user, organisation, form.member_since.data, form.founding_member.data
-        )
+        with unit_of_work():
+            services.set_membership(
+                current_user, organisation, form.member_since.data, form.founding_member.data
+            )
     except DomainError as error:
-        db.session.rollback()
         add_domain_error(form, error)
         return _organisation_page(organisation, membership_form=form, status=400)
-    db.session.commit()
     flash(_("会员信息已保存。"), "success")
     return redirect(url_for("staff.organisation", organisation_id=organisation.id))
 
@@ -141,16 +140,12 @@ def users():
 @staff_required
 def user_reset(user_id: int):
     try:
-        user, token = services.issue_user_reset(current_user, user_id)
+        with unit_of_work():
+            user, token = services.issue_user_reset(current_user, user_id)
     except DomainError as error:
-        db.session.rollback()
-        if isinstance(error, NotFound):
-            abort(404)
-        if isinstance(error, PermissionDenied):
-            abort(403)
+        abort_for(error, (NotFound, PermissionDenied))
         flash(error.message, "error")
         return redirect(url_for("staff.users"))
-    db.session.commit()
     response = make_response(
         render_template(
             "orgs/one_time_link.html",

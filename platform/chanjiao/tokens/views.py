@@ -6,8 +6,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..errors import DomainError, NotFound
-from ..extensions import db
 from ..security import org_user_required
+from ..uow import unit_of_work
 from . import services
 from .forms import TokenForm
 
@@ -35,12 +35,11 @@ def create():
     if not form.validate_on_submit():
         return _index_page(form, 400)
     try:
-        token, secret = services.create_token(current_user, form.name.data)
+        with unit_of_work():
+            token, secret = services.create_token(current_user, form.name.data)
     except DomainError as error:
-        db.session.rollback()
         form.name.errors = [*form.name.errors, error.message]
         return _index_page(form, 400)
-    db.session.commit()
     response = render_template("tokens/created.html", token=token, secret=secret)
     # The secret is on this page only: no cache may keep a copy.
     return response, 200, {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -51,10 +50,9 @@ def create():
 def revoke(token_id: int):
     # CSRFProtect has already checked this form's token, as for every post.
     try:
-        token = services.revoke_token(current_user, token_id)
+        with unit_of_work():
+            token = services.revoke_token(current_user, token_id)
     except NotFound:
-        db.session.rollback()
         abort(404)
-    db.session.commit()
     flash(_("令牌“%(name)s”已撤销，使用它的请求将被拒绝。", name=token.name), "success")
     return redirect(url_for("tokens.index"))
