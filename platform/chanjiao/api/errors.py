@@ -117,6 +117,8 @@ def register(bp: Blueprint) -> None:
 
     def handle_http_error(error: HTTPException):
         if isinstance(error, InternalServerError) or (error.code or 500) >= 500:
+            # As the app's 500 page: a failure outside any unit of work may have left changes
+            # in the session, which the answer must not carry on to commit.
             db.session.rollback()
         with force_locale(api_locale()):
             return http_error(error).response()

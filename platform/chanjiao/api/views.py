@@ -17,8 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from .. import matchmaking
 from ..common import MAX_ID
 from ..errors import DomainError, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
-from ..extensions import csrf, db
+from ..extensions import csrf
 from ..postings import services as postings
+from ..uow import run
 from . import errors, schemas
 from .auth import add_ratelimit_headers, token_required
 from .errors import ApiError, validation_error
@@ -76,30 +77,24 @@ def _parse(convert: Callable[[], T]) -> T:
 
 
 def _run(change: Callable[[], T]) -> T:
-    """Call a service that changes state; commit, or roll back and answer its refusal."""
+    """Call a service that changes state in one unit of work; its result, or (nothing written)
+    the JSON answer to its refusal."""
     try:
-        result = change()
-        db.session.commit()
+        return run(change)
     except NotFound as error:
-        db.session.rollback()
         raise ApiError(404, error.message) from None
     except ValidationFailed as error:
-        db.session.rollback()
         raise validation_error({error.field: error.message} if error.field else {}, error.message) from None
     except PermissionDenied as error:
-        db.session.rollback()
         raise ApiError(403, error.message) from None
     except InvalidTransition as error:
-        db.session.rollback()
         raise ApiError(409, error.message) from None
     except DomainError as error:
-        db.session.rollback()
         raise validation_error({}, error.message) from None
     except IntegrityError:
-        # Two callers created the same new skill tag at once: the client may simply retry.
-        db.session.rollback()
+        # Two callers created the same new skill tag at once (seen at the commit): the client
+        # may simply retry.
         raise ApiError(409, _("保存时与其他人的修改冲突，请重新提交。")) from None
-    return result
 
 
 def _lookup(getter: Callable[..., T], posting_id: int) -> T:
