@@ -8,9 +8,10 @@ from flask.cli import AppGroup, with_appcontext
 from flask import Flask
 from flask_migrate import upgrade
 
-from .extensions import db
 from .curation.commands import suggest
 from .demo.commands import database_is_empty, seed_demo
+from .extensions import db
+from .uow import unit_of_work
 
 
 def register_cli(app: Flask) -> None:
@@ -53,6 +54,8 @@ def reindex(batch_size: int) -> None:
 
     Each batch is committed, so an interrupted run keeps its work and the next run resumes.
     """
+    # Deliberately one unit of work per batch, not one per command: encoding is slow, and
+    # what is stored is only ever a cache of vectors, so a half-done run is a valid state.
     from sqlalchemy import select
 
     from . import matchmaking
@@ -73,11 +76,11 @@ def reindex(batch_size: int) -> None:
     with click.progressbar(length=len(stale), label=f"encoding {len(stale)} postings") as bar:
         for start in range(0, len(stale), batch_size):
             batch = stale[start : start + batch_size]
-            encoded += matchmaking.ensure_encoded(
-                programmes=[p for p in batch if isinstance(p, Programme)],
-                demands=[d for d in batch if isinstance(d, Demand)],
-            )
-            db.session.commit()
+            with unit_of_work():
+                encoded += matchmaking.ensure_encoded(
+                    programmes=[p for p in batch if isinstance(p, Programme)],
+                    demands=[d for d in batch if isinstance(d, Demand)],
+                )
             bar.update(len(batch))
     click.echo(f"encoded {encoded} texts for {len(stale)} postings")
 
@@ -103,24 +106,23 @@ def train(force: bool) -> None:
     from .curation.services import labelled_pairs
     from .models.audit import record
 
-    decisions = labelled_pairs()
     try:
-        outcome = matchmaking.train_ranker(decisions, force=force)
+        with unit_of_work():
+            outcome = matchmaking.train_ranker(labelled_pairs(), force=force)
+            calibration = outcome.calibration
+            record(
+                None, "ranker.train", outcome.version, switched=outcome.switched,
+                calibrator_refitted=calibration.refitted,
+                calibrator_switched=outcome.calibrator_switched,
+                ece_before=calibration.ece_before, ece_after=calibration.ece_after,
+            )
+            if outcome.calibration_version is not None:
+                record(
+                    None, "ranker.recalibrate", outcome.calibration_version,
+                    ece_before=calibration.ece_before, ece_after=calibration.ece_after,
+                )
     except InputError as error:
-        db.session.rollback()
         raise click.ClickException(f"cannot retrain: {error}") from None
-    calibration = outcome.calibration
-    record(
-        None, "ranker.train", outcome.version, switched=outcome.switched,
-        calibrator_refitted=calibration.refitted, calibrator_switched=outcome.calibrator_switched,
-        ece_before=calibration.ece_before, ece_after=calibration.ece_after,
-    )
-    if outcome.calibration_version is not None:
-        record(
-            None, "ranker.recalibrate", outcome.calibration_version,
-            ece_before=calibration.ece_before, ece_after=calibration.ece_after,
-        )
-    db.session.commit()
     click.echo(
         f"{outcome.decisions} decisions on {outcome.demands} demands, "
         f"{outcome.folds}-fold cross-validation grouped by demand"
@@ -172,11 +174,11 @@ def rollback() -> None:
     from .models.audit import record
 
     try:
-        deactivated, restored = matchmaking.rollback_ranker()
+        with unit_of_work():
+            deactivated, restored = matchmaking.rollback_ranker()
+            record(None, "ranker.rollback", deactivated)
     except LookupError as error:
         raise click.ClickException(str(error)) from None
-    record(None, "ranker.rollback", deactivated)
-    db.session.commit()
     if restored is None:
         target = "the ranker shipped with the engine and its calibrator"
     elif "calibrator.json" in restored.files:

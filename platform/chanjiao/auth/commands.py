@@ -5,7 +5,7 @@ import click
 from flask.cli import with_appcontext
 
 from ..errors import DomainError
-from ..extensions import db
+from ..uow import run
 from . import services
 
 
@@ -18,11 +18,9 @@ from . import services
 def create_user(email: str, name: str, role: str, password: str) -> None:
     """Create an association staff or admin account."""
     try:
-        user = services.create_user(email, name, password, role)
+        user = run(services.create_user, email, name, password, role)
     except DomainError as error:
-        db.session.rollback()
         raise click.ClickException(error.message) from None
-    db.session.commit()
     click.echo(f"created {user.role} {user.email} (id {user.id})")
 
 

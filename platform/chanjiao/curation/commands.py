@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..extensions import db
+from ..uow import run
 
 
 @click.command("suggest")
@@ -16,8 +16,7 @@ def suggest(per_demand: int) -> None:
     """
     from .services import refresh_all
 
-    counts = refresh_all(per_demand)
-    db.session.commit()
+    counts = run(refresh_all, per_demand)  # every demand's suggestions, or none
     click.echo(
         f"{counts.demands} open demands: {counts.inserted} pairings suggested, "
         f"{counts.updated} updated, {counts.kept} decided by staff left unchanged, "

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from ..choices import ORG_KINDS, label
 from ..extensions import db
 from ..models import Organisation, User
+from ..uow import run
 
 
 def database_is_empty() -> bool:
@@ -32,12 +33,7 @@ def seed_demo() -> None:
             " (The database is not empty; seed-demo only runs on an empty database.)"
         )
     started = time.perf_counter()
-    try:
-        summary = load_demo_data()
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    summary = run(load_demo_data)  # all of the demo data, or none of it
     elapsed = time.perf_counter() - started
 
     for kind in ORG_KINDS:

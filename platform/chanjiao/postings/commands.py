@@ -6,8 +6,8 @@ import importlib
 import click
 from flask.cli import with_appcontext
 
-from ..extensions import db
 from ..skills import seed_vocabulary
+from ..uow import run
 
 
 @click.command("seed-skills")
@@ -19,8 +19,7 @@ def seed_skills() -> None:
         vocabulary = importlib.import_module("chanjiao.skill_vocabulary").VOCABULARY
     except (ImportError, AttributeError):
         raise click.ClickException("chanjiao.skill_vocabulary.VOCABULARY is not available") from None
-    added = seed_vocabulary(vocabulary)
-    db.session.commit()
+    added = run(seed_vocabulary, vocabulary)
     click.echo(f"skill vocabulary: {added} tags added, {len(vocabulary)} in the vocabulary")
 
 
