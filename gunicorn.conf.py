@@ -26,5 +26,9 @@ def post_worker_init(worker):
     """Start this worker's background threads (the outbox runner unless RQ runs the queue,
     the scheduler's ticker, catalogue upkeep): after the fork, in the worker only."""
     from chanjiao.jobs.background import start
+    from chanjiao.matchmaking import warm_up
 
+    # The worker takes requests only once its catalogue is built (requests never build it);
+    # the heartbeat keeps the master from taking a long build for a hung worker.
+    warm_up(worker.wsgi, heartbeat=worker.notify)
     start(worker.wsgi)

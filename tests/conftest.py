@@ -15,7 +15,7 @@ from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 
-from chanjiao import create_app
+from chanjiao import create_app, matchmaking
 from chanjiao.config import database_url
 from chanjiao.extensions import db
 
@@ -101,6 +101,8 @@ def app(request, database_uri: str, instance_dir: Path) -> Iterator[Flask]:
         finally:
             db.session.remove()
             _empty_all_tables()
+            # Emptied tables restart their ids: no worker state may outlive its database.
+            matchmaking._catalogues.clear()
             # Each app has its own engine; an undisposed pool leaks connections (ResourceWarning).
             for engine in db.engines.values():
                 engine.dispose()

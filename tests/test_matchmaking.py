@@ -4,11 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from chanjiao import matchmaking
 from chanjiao.extensions import db
-from chanjiao.models import TextVector
+from chanjiao.models import Demand, Programme, TextVector
 from chanjiao.postings import services as postings
 from chanjiao.postings.services import DemandInput, ProgrammeInput
 
@@ -105,7 +105,7 @@ def test_live_catalogue_maps_unit_vectors_from_the_configured_folder(app, catalo
     assert [p.name for p in folder.glob("units-*.npy")] == [units.path.name]
     # An empty setting keeps them in each worker's memory.
     app.config["MATCHING_UNIT_VECTOR_DIR"] = ""
-    in_memory = matchmaking._build(matchmaking._signature()).matcher._index.units.vectors
+    in_memory = matchmaking._build().matcher._index.units.vectors
     assert not in_memory.mapped and in_memory.shape == units.shape
 
 
@@ -113,16 +113,18 @@ def test_lexical_catalogue_writes_no_unit_vectors(app, catalogue):
     app.config["MATCHING_ENCODER"] = "lexical"
     folder = Path(app.config["MATCHING_UNIT_VECTOR_DIR"])
     before = set(folder.glob("*")) if folder.exists() else set()
-    catalogue_ = matchmaking._build(matchmaking._signature())
+    catalogue_ = matchmaking._build()
     assert catalogue_.matcher._index.units.vectors is None and catalogue_.matcher.unit_vectors_dir is None
     assert (set(folder.glob("*")) if folder.exists() else set()) == before
 
 
 def test_live_catalogue_follows_edits_and_suspensions_without_restart(app, catalogue, make):
     first = matchmaking.live_catalogue()
+    version = first.version
     postings.archive_programme(catalogue["trainer"], catalogue["care"].id)
     db.session.commit()
-    assert matchmaking.live_catalogue() is not first
+    updated = matchmaking.live_catalogue()
+    assert updated.version > version and catalogue["care"].id not in updated.programmes
     ids = [r.programme.id for r in matchmaking.recommend_programmes(catalogue["demand"])]
     assert catalogue["care"].id not in ids
 
@@ -133,8 +135,13 @@ def test_live_catalogue_follows_edits_and_suspensions_without_restart(app, catal
 
 
 def test_reindex_encodes_what_is_missing_and_resumes(app, catalogue, runner):
+    # A database whose vectors were lost (its postings' keys no longer match), as a new
+    # worker finds it.
     db.session.execute(TextVector.__table__.delete())
+    for model in (Programme, Demand):
+        db.session.execute(update(model).values(vectors_key=None))
     db.session.commit()
+    matchmaking._catalogues.clear()
     assert len(matchmaking.stale_postings([catalogue["care"], catalogue["demand"]])) == 2
     # Without vectors the postings stay out of the live catalogue instead of failing.
     assert matchmaking.recommend_programmes(catalogue["demand"]) == []

@@ -180,4 +180,8 @@ def test_an_engine_failure_never_fails_a_programme_publish(app, make, monkeypatc
     services.publish_programme(actor, programme.id)
     db.session.commit()
     assert db.session.get(Programme, programme.id).status == "published"
-    assert "could not refresh suggested pairings" in caplog.text
+    # Suggestions follow from the outbox after the commit: that job failed and is retried.
+    from chanjiao.models import OutboxMessage
+
+    jobs = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "matching.after_publish")).all()
+    assert jobs and all(j.state == "pending" and "index unreadable" in j.last_error for j in jobs)

@@ -47,7 +47,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
-    from . import models  # noqa: F401  (registers the tables on db.metadata)
+    from . import catalogue_jobs, models  # noqa: F401  (tables on db.metadata; the catalogue's flush hooks)
     from .models import User
 
     db.init_app(app)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import logging
 import tempfile
 import threading
@@ -21,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flask import current_app
-from sqlalchemy import func, select
+from flask import current_app, has_request_context
+from sqlalchemy import func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -31,7 +33,17 @@ from matching.calibration import ProbabilityCalibrator
 from matching.encoders import encoder_by_name
 
 from .extensions import db
-from .models import Demand, Organisation, Programme, RankerVersion, TextVector
+from .models import (
+    CatalogueChange,
+    Demand,
+    Organisation,
+    Programme,
+    RankerVersion,
+    Skill,
+    TextVector,
+    demand_skills,
+    programme_skills,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +65,8 @@ CERTIFICATE_WORDS = {
 # --------------------------------------------------------------------------- conversion
 
 
-def engine_programme(p: Programme) -> engine.Programme:
-    """The engine's view of a programme."""
+def engine_programme(p: Programme, skills: Sequence[str] | None = None) -> engine.Programme:
+    """The engine's view of a programme (``skills``: its skill names, when already loaded)."""
     certificates = ()
     if p.certificate_kind in CERTIFICATE_WORDS and p.certificate_name:
         certificates = (f"{CERTIFICATE_WORDS[p.certificate_kind]}：{p.certificate_name}",)
@@ -69,7 +81,7 @@ def engine_programme(p: Programme) -> engine.Programme:
         # Sorted here, not in the database's collation: a posting just saved holds its skills in
         # the order typed, one read back holds them by name, and the engine encodes only the
         # first few, so both must see one order or a saved programme lacks a vector.
-        skills=tuple(sorted(s.name for s in p.skills)),
+        skills=tuple(sorted(skills if skills is not None else (s.name for s in p.skills))),
         certificates=certificates,
         level=LEVEL_WORDS.get(p.level or ""),
         total_hours=p.total_hours or None,
@@ -84,8 +96,8 @@ def engine_programme(p: Programme) -> engine.Programme:
     )
 
 
-def engine_demand(d: Demand) -> engine.Demand:
-    """The engine's view of a demand."""
+def engine_demand(d: Demand, skills: Sequence[str] | None = None) -> engine.Demand:
+    """The engine's view of a demand (``skills`` as for :func:`engine_programme`)."""
     return engine.Demand(
         id=str(d.id),
         title=d.title,
@@ -93,7 +105,7 @@ def engine_demand(d: Demand) -> engine.Demand:
         description=d.description or "",
         duties=tuple(d.duties or ()),
         requirements=tuple(d.requirements or ()),
-        skills=tuple(sorted(s.name for s in d.skills)),  # see engine_programme
+        skills=tuple(sorted(skills if skills is not None else (s.name for s in d.skills))),  # see engine_programme
         skill_level=LEVEL_WORDS.get(d.skill_level or ""),
         headcount=d.headcount,
         district=None,  # see engine_programme
@@ -193,6 +205,7 @@ def ensure_encoded(
     enc = encoder()
     if enc is None:
         return 0
+    programmes, demands = list(programmes), list(demands)
     needed = _encoding_matcher().required_texts(
         [engine_programme(p) for p in programmes], [engine_demand(d) for d in demands]
     )
@@ -202,7 +215,46 @@ def ensure_encoded(
             cached.encode_queries(list(texts.values()))
         else:
             cached.encode_documents(list(texts.values()))
+    for posting in [*programmes, *demands]:
+        _mark_encoded(posting, vectors_key(posting))
     return cached.misses
+
+
+def vectors_key(posting: Programme | Demand, skills: Sequence[str] | None = None) -> str | None:
+    """A hash of the encoder and the keys of the texts this posting needs vectors for (None in
+    lexical mode, which needs none). Equal to ``posting.vectors_key`` exactly when its current
+    texts are encoded, so the live catalogue can tell without reading the vector table."""
+    enc = encoder()
+    if enc is None:
+        return None
+    if isinstance(posting, Programme):
+        needed = _encoding_matcher().required_texts(programmes=[engine_programme(posting, skills)])
+    else:
+        needed = _encoding_matcher().required_texts(demands=[engine_demand(posting, skills)])
+    keys = sorted(f"{ns}|{key}" for ns, texts in needed.items() for key in texts)
+    return hashlib.sha1("\n".join([enc.name, *keys]).encode("utf-8")).hexdigest()
+
+
+def _mark_encoded(posting: Programme | Demand, key: str | None) -> None:
+    if key is None or posting.vectors_key == key:
+        return
+    model = type(posting)
+    # A Core update that keeps updated_at: encoding is not an edit the organisation made.
+    db.session.execute(
+        update(model)
+        .where(model.id == posting.id)
+        .values(vectors_key=key, updated_at=model.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(posting, "vectors_key", key)
+    if is_public(posting):
+        # Its new texts can now be matched: every worker picks the new version up.
+        record_change("programme" if isinstance(posting, Programme) else "demand", posting.id)
+
+
+def is_ready(posting: Programme | Demand, skills: Sequence[str] | None = None) -> bool:
+    """Whether the posting's current texts have stored vectors (always, in lexical mode)."""
+    return encoder() is None or posting.vectors_key == vectors_key(posting, skills)
 
 
 def stale_postings(batch: Sequence[Programme | Demand]) -> list[Programme | Demand]:
@@ -300,33 +352,71 @@ def ranker_to_files(
 # --------------------------------------------------------------------------- the live matcher
 
 
+# How the live catalogue follows changes. Between statistics refreshes, new and edited
+# postings are scored with the collection statistics of the last refresh (BM25 IDF and
+# length norms, the normalisation sample). The worker's catalogue thread refreshes them
+# once the changes applied since reach the engine's interval (``Matcher.refresh_interval``:
+# ``matching.REFRESH_EVERY_CHANGES`` = 8, or 2 % of the catalogue when that is more), or
+# REFRESH_AFTER_SECONDS after the last refresh when any change is pending.
+REFRESH_AFTER_SECONDS = 300.0
+GAP_WINDOW = 1000
+# More changes than this at once (a bulk import) are cheaper as one new catalogue.
+MAX_INCREMENTAL_CHANGES = 2000
+
+
 @dataclass
 class _Catalogue:
-    signature: tuple
+    """A worker's matcher over the public catalogue at ``version`` (the last
+    ``catalogue_change`` applied)."""
+
+    version: int
     matcher: engine.Matcher | None
-    programmes: dict[str, int] = field(default_factory=dict)  # engine id -> row id
-    demands: dict[str, int] = field(default_factory=dict)
+    programmes: set[int] = field(default_factory=set)  # row ids in the matcher
+    demands: set[int] = field(default_factory=set)
+    # Change ids applied within GAP_WINDOW of ``version``: on PostgreSQL a change can commit
+    # after one with a higher id (sequence values are taken before the commit), so a worker
+    # also looks back that far for ids it has not applied.
+    recent: set[int] = field(default_factory=set)
+
+    @property
+    def floor(self) -> int:
+        return max(self.version - GAP_WINDOW, 0)
+
+    def behind(self, state: tuple[int, int]) -> bool:
+        newest, count_above_floor = state
+        return newest > self.version or count_above_floor != len(self.recent)
+    ready: bool = True  # False: a placeholder served while the first build runs
 
 
 _catalogues: dict[str, _Catalogue] = {}
+_building: set[str] = set()
+catalogue_wakeup = threading.Event()  # set by a request that saw a newer version
+# Set on an app whose process runs the catalogue thread (a gunicorn worker): its requests
+# leave the changes to that thread.
+BACKGROUND_UPKEEP = "chanjiao.catalogue_thread"
+
+
+def _public_programme():
+    return (Programme.status == "published") & (Organisation.status == "approved")
+
+
+def _open_demand():
+    return (Demand.status == "open") & (Organisation.status == "approved")
 
 
 def public_programmes_query():
-    return (
-        select(Programme)
-        .join(Programme.organisation)
-        .where(Programme.status == "published", Organisation.status == "approved")
-        .order_by(Programme.id)
-    )
+    return select(Programme).join(Programme.organisation).where(_public_programme()).order_by(Programme.id)
 
 
 def open_demands_query():
-    return (
-        select(Demand)
-        .join(Demand.organisation)
-        .where(Demand.status == "open", Organisation.status == "approved")
-        .order_by(Demand.id)
-    )
+    return select(Demand).join(Demand.organisation).where(_open_demand()).order_by(Demand.id)
+
+
+def is_public(posting: Programme | Demand) -> bool:
+    """Whether the posting belongs in the live catalogue (its organisation approved, the
+    programme published or the demand open)."""
+    wanted = "published" if isinstance(posting, Programme) else "open"
+    return posting.status == wanted and posting.organisation.status == "approved"
 
 
 def institution_standing() -> dict[str, str]:
@@ -341,40 +431,46 @@ def institution_standing() -> dict[str, str]:
     return {str(org_id): "suspended" if status == "suspended" else "good" for org_id, status in rows}
 
 
-def _signature() -> tuple:
-    # Any edit bumps updated_at; any status decision bumps status_decided_at; a reindex in
-    # another process adds vectors; a retrain or rollback changes the active version.
-    # A few cheap aggregates per request.
-    programmes = db.session.execute(select(func.count(Programme.id), func.max(Programme.updated_at))).one()
-    demands = db.session.execute(select(func.count(Demand.id), func.max(Demand.updated_at))).one()
-    organisations = db.session.execute(
-        select(func.count(Organisation.id), func.max(Organisation.status_decided_at))
+def catalogue_version() -> int:
+    """The newest catalogue change."""
+    return int(db.session.scalar(select(func.max(CatalogueChange.id))) or 0)
+
+
+def _change_state(floor: int) -> tuple[int, int]:
+    """(newest change id, changes above ``floor``): the one query a request makes."""
+    newest, count = db.session.execute(
+        select(func.max(CatalogueChange.id), func.count(CatalogueChange.id)).where(CatalogueChange.id > floor)
     ).one()
-    vectors = db.session.scalar(select(func.max(TextVector.created_at)))
-    ranker = db.session.scalar(select(RankerVersion.id).where(RankerVersion.active.is_(True)))
-    return (tuple(programmes), tuple(demands), tuple(organisations), vectors, ranker, encoder_name())
+    return int(newest or floor), int(count or 0)
 
 
-def _build(signature: tuple) -> _Catalogue:
+def _load(model, where, ids: Iterable[int] | None = None) -> list[tuple[Any, list[str]]]:
+    """Public postings (all, or those of ``ids``) with their skill names, in two queries
+    whatever the catalogue's size: no lazy loads, one posting at a time."""
+    link = programme_skills if model is Programme else demand_skills
+    column = link.c.programme_id if model is Programme else link.c.demand_id
+    chosen = select(model.id).join(model.organisation).where(where)
+    if ids is not None:
+        chosen = chosen.where(model.id.in_(list(ids)))
+    rows = list(db.session.scalars(
+        select(model).where(model.id.in_(chosen)).order_by(model.id)
+    ))
+    skills: dict[int, list[str]] = {}
+    for posting_id, name in db.session.execute(
+        select(column, Skill.name).join(Skill, Skill.id == link.c.skill_id).where(column.in_(chosen))
+    ):
+        skills.setdefault(posting_id, []).append(name)
+    return [(row, skills.get(row.id, [])) for row in rows]
+
+
+def _new_matcher() -> engine.Matcher:
     version = _active_version()
     _, ranker = active_ranker(version)
-    calibrator = active_calibrator(version)
     enc = encoder()
-    programmes = list(db.session.scalars(public_programmes_query()))
-    demands = list(db.session.scalars(open_demands_query()))
-    # A posting saved while the encoder was unavailable has no vectors yet; it joins the live
-    # catalogue once `flask matching reindex` has encoded it.
-    missing = {id(p) for p in stale_postings(programmes + demands)} if enc is not None else set()
-    if missing:
-        log.warning("%d postings lack vectors; run `flask matching reindex`", len(missing))
-    programmes = [p for p in programmes if id(p) not in missing]
-    demands = [d for d in demands if id(d) not in missing]
-    if not programmes:
-        return _Catalogue(signature, None)
     # Unit vectors (about six per programme) are read only for a query's candidates: one
     # mapped file shared by every worker instead of a copy in each (lexical mode has none).
     unit_dir = current_app.config.get("MATCHING_UNIT_VECTOR_DIR") if enc is not None else None
-    matcher = engine.Matcher(
+    return engine.Matcher(
         enc,
         ranker=ranker,
         store=DatabaseVectorStore(),
@@ -382,28 +478,164 @@ def _build(signature: tuple) -> _Catalogue:
         standing=institution_standing(),
         require_chinese=False,
         unit_vectors_dir=unit_dir or None,
-        calibrator=calibrator,
+        calibrator=active_calibrator(version),
+        score_cache_bytes=int(current_app.config.get("MATCHING_SCORE_CACHE_BYTES", 256 * 2**20)),
     )
-    matcher.index_programmes([engine_programme(p) for p in programmes])
+
+
+def _build() -> _Catalogue:
+    """A new catalogue from the database: a fixed number of queries whatever its size."""
+    version = catalogue_version()  # read first: changes after it are applied later
+    recent = set(db.session.scalars(
+        select(CatalogueChange.id).where(CatalogueChange.id > max(version - GAP_WINDOW, 0), CatalogueChange.id <= version)
+    ))
+    matcher = _new_matcher()
+    programmes = [(p, skills) for p, skills in _load(Programme, _public_programme()) if is_ready(p, skills)]
+    demands = [(d, skills) for d, skills in _load(Demand, _open_demand()) if is_ready(d, skills)]
+    if programmes:
+        matcher.index_programmes([engine_programme(p, skills) for p, skills in programmes])
     if demands:
-        matcher.index_demands([engine_demand(d) for d in demands])
-    return _Catalogue(
-        signature,
-        matcher,
-        {str(p.id): p.id for p in programmes},
-        {str(d.id): d.id for d in demands},
-    )
+        matcher.index_demands([engine_demand(d, skills) for d, skills in demands])
+    return _Catalogue(version, matcher, {p.id for p, _ in programmes}, {d.id for d, _ in demands}, recent)
+
+
+def _apply(catalogue: _Catalogue) -> bool:
+    """Apply the changes not applied yet in place; False when they need a new catalogue
+    (the model changed, too many at once, or the change log went backwards: a database
+    restored or emptied)."""
+    rows = db.session.execute(
+        select(CatalogueChange.id, CatalogueChange.kind, CatalogueChange.entity_id)
+        .where(CatalogueChange.id > catalogue.floor)
+        .order_by(CatalogueChange.id)
+        .limit(GAP_WINDOW + MAX_INCREMENTAL_CHANGES + 1)
+    ).all()
+    if rows and rows[-1][0] < catalogue.version or (not rows and catalogue.version > catalogue.floor):
+        return False
+    changes = [row for row in rows if row[0] not in catalogue.recent]
+    if not changes:
+        return True
+    if len(changes) > MAX_INCREMENTAL_CHANGES or any(kind in ("model", "all") for _, kind, _ in changes):
+        return False
+    programme_ids = {e for _, kind, e in changes if kind == "programme"}
+    demand_ids = {e for _, kind, e in changes if kind == "demand"}
+    organisations = {e for _, kind, e in changes if kind == "standing"}
+    matcher = catalogue.matcher
+    if organisations:
+        programme_ids |= set(db.session.scalars(select(Programme.id).where(Programme.organisation_id.in_(organisations))))
+        demand_ids |= set(db.session.scalars(select(Demand.id).where(Demand.organisation_id.in_(organisations))))
+        matcher.set_standing(institution_standing())
+    for model, ids, where, current, upsert, remove, convert in (
+        (Programme, programme_ids, _public_programme(), catalogue.programmes,
+         matcher.upsert_programmes, matcher.remove_programmes, engine_programme),
+        (Demand, demand_ids, _open_demand(), catalogue.demands,
+         matcher.upsert_demands, matcher.remove_demands, engine_demand),
+    ):
+        if not ids:
+            continue
+        public = _load(model, where, ids)
+        # An edit whose texts are not encoded yet keeps its previous version in the catalogue
+        # until the encoding job has run (and recorded another change).
+        ready = [(p, skills) for p, skills in public if is_ready(p, skills)]
+        gone = (ids - {p.id for p, _ in public}) & current
+        if gone:
+            remove([str(i) for i in sorted(gone)])
+            current -= gone
+        if ready:
+            upsert([convert(p, skills) for p, skills in ready])
+            current |= {p.id for p, _ in ready}
+    catalogue.version = max(catalogue.version, changes[-1][0])
+    catalogue.recent.update(change_id for change_id, _, _ in changes)
+    catalogue.recent = {i for i in catalogue.recent if i > catalogue.floor}
+    return True
+
+
+def refresh_due(catalogue: _Catalogue) -> bool:
+    matcher = catalogue.matcher
+    return matcher is not None and matcher.refresh_due(max_seconds=REFRESH_AFTER_SECONDS)
+
+
+def refresh_statistics(catalogue: _Catalogue) -> None:
+    with _lock:
+        if catalogue.matcher is not None:
+            catalogue.matcher.refresh_statistics()
+
+
+def _catalogue_key() -> str:
+    return current_app.config["SQLALCHEMY_DATABASE_URI"]
+
+
+def update_catalogue(force_refresh: bool = False) -> _Catalogue:
+    """Bring this worker's catalogue up to the newest change (building it the first time, or
+    when the model changed), refreshing statistics when due. Runs on the worker's catalogue
+    thread in gunicorn, inline elsewhere (commands, jobs, tests)."""
+    key = _catalogue_key()
+    with _lock:
+        catalogue = _catalogues.get(key)
+        if catalogue is not None and catalogue.behind(_change_state(catalogue.floor)):
+            if not _apply(catalogue):
+                catalogue = None
+    if catalogue is None:
+        # Built outside the lock: the previous catalogue serves until the swap.
+        fresh = _build()
+        with _lock:
+            _catalogues[key] = catalogue = fresh
+            _apply(fresh)
+    if force_refresh or refresh_due(catalogue):
+        refresh_statistics(catalogue)
+    return catalogue
 
 
 def live_catalogue() -> _Catalogue:
-    """This worker's matcher over the public catalogue, rebuilt when anything changed."""
-    key = current_app.config["SQLALCHEMY_DATABASE_URI"]
-    signature = _signature()
-    with _lock:
-        catalogue = _catalogues.get(key)
-        if catalogue is None or catalogue.signature != signature:
-            catalogue = _catalogues[key] = _build(signature)
+    """This worker's matcher over the public catalogue.
+
+    A request never waits for it to change: it reads the state of the change log (one
+    query) and, when its worker's catalogue is behind, wakes the worker's catalogue thread
+    and serves the catalogue it has. Without that thread (commands, jobs, tests) the changes
+    are applied here, in place.
+    """
+    if has_request_context() and current_app.extensions.get(BACKGROUND_UPKEEP):
+        with _lock:
+            catalogue = _catalogues.get(_catalogue_key())
+        if catalogue is None:
+            catalogue_wakeup.set()
+            return _Catalogue(0, None, ready=False)
+        if catalogue.behind(_change_state(catalogue.floor)):
+            catalogue_wakeup.set()
         return catalogue
+    return update_catalogue()
+
+
+def catalogue_upkeep() -> None:
+    """One round of the worker's catalogue thread (see :mod:`chanjiao.jobs.background`)."""
+    update_catalogue()
+
+
+def warm_up(app, heartbeat=None) -> None:
+    """Build the worker's catalogue before it takes requests (gunicorn's post_worker_init),
+    calling ``heartbeat`` while it builds so that a large catalogue is not mistaken for a
+    hung worker."""
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            with app.app_context():
+                try:
+                    update_catalogue()
+                finally:
+                    db.session.remove()
+        except BaseException as error:  # noqa: BLE001 - reported below, the worker still serves
+            failure.append(error)
+        finally:
+            done.set()
+
+    threading.Thread(target=build, name="chanjiao-catalogue-warmup", daemon=True).start()
+    while not done.wait(1.0):
+        if heartbeat is not None:
+            heartbeat()
+    if failure:
+        log.error("could not build the live catalogue at start-up; the catalogue thread retries",
+                  exc_info=failure[0])
 
 
 # --------------------------------------------------------------------------- recommendations
@@ -522,12 +754,14 @@ def _recommendations(matches: Sequence[engine.Match]) -> list[Recommendation]:
     return out
 
 
-def _prepared_demand(demand: Demand) -> engine.Demand:
-    # A draft saved before the encoder was available gets its vectors now, on its own page.
-    if stale_postings([demand]):
-        ensure_encoded(demands=[demand])
-        db.session.commit()
-    return engine_demand(demand)
+def awaiting_vectors(posting: Programme | Demand) -> bool:
+    """Whether the posting's latest texts still wait for the encoding job (its page says so
+    instead of showing an empty list: requests never call the encoder)."""
+    return not is_ready(posting)
+
+
+def _query(demand: Demand) -> engine.Demand | None:
+    return engine_demand(demand) if is_ready(demand) else None
 
 
 def level_thresholds() -> dict[str, float]:
@@ -535,7 +769,7 @@ def level_thresholds() -> dict[str, float]:
     ``partial``, is tau."""
     catalogue = live_catalogue()
     if catalogue.matcher is not None:
-        return catalogue.matcher.level_thresholds()
+        return catalogue.matcher.level_thresholds()  # the calibrator's, fixed per catalogue
     return (active_calibrator() or _shipped_calibrator(_mode())).thresholds()
 
 
@@ -555,18 +789,23 @@ def recommend_programmes(demand: Demand, k: int = 10) -> list[Recommendation]:
     """The ``k`` best public programmes for a demand, explained, best first, each with its
     probability and level; those below tau (``level`` None) are for "nearest" lists only."""
     catalogue = live_catalogue()
-    if catalogue.matcher is None:
+    query = _query(demand)
+    if catalogue.matcher is None or not catalogue.programmes or query is None:
         return []
-    return _recommendations(catalogue.matcher.match_demand(_prepared_demand(demand), k=k))
+    with _lock:
+        matches = catalogue.matcher.match_demand(query, k=k)
+    return _recommendations(matches)
 
 
 def recommend_bundles(demand: Demand, n: int = 3) -> list[BundleOffer]:
     """Sets of up to three programmes covering the demand's requirements best, or [] when the
     best single programme already covers everything."""
     catalogue = live_catalogue()
-    if catalogue.matcher is None:
+    query = _query(demand)
+    if catalogue.matcher is None or not catalogue.programmes or query is None:
         return []
-    bundles = catalogue.matcher.bundles(_prepared_demand(demand), n=n)
+    with _lock:
+        bundles = catalogue.matcher.bundles(query, n=n)
     if not bundles or (len(bundles[0].programme_ids) == 1 and not bundles[0].missing):
         return []
     ids = {int(pid) for b in bundles for pid in b.programme_ids}
@@ -595,9 +834,11 @@ def recommend_demands(programme: Programme, k: int = 10) -> list[Recommendation]
     A programme that is not public (draft, archived, organisation not approved) has none.
     """
     catalogue = live_catalogue()
-    if catalogue.matcher is None or not catalogue.demands or str(programme.id) not in catalogue.programmes:
+    if catalogue.matcher is None or not catalogue.demands or programme.id not in catalogue.programmes:
         return []
-    return _recommendations(catalogue.matcher.match_programme(str(programme.id), k=k))
+    with _lock:
+        matches = catalogue.matcher.match_programme(str(programme.id), k=k)
+    return _recommendations(matches)
 
 
 # --------------------------------------------------------------------------- retraining
@@ -642,6 +883,13 @@ def _activate(version: RankerVersion) -> None:
         RankerVersion.__table__.update().where(RankerVersion.active.is_(True)).values(active=False)
     )
     version.active = True
+    record_change("model")
+
+
+def record_change(kind: str, entity_id: int | None = None) -> None:
+    """Tell every worker's live catalogue, in the current unit of work, that something it
+    holds changed (``programme`` / ``demand`` / ``standing`` with its id, or ``model``)."""
+    db.session.add(CatalogueChange(kind=kind, entity_id=entity_id))
 
 
 def train_ranker(decisions: Sequence[tuple[int, int, int]], force: bool = False) -> TrainingOutcome:
@@ -765,5 +1013,6 @@ def rollback_ranker() -> tuple[RankerVersion, RankerVersion | None]:
     restored = db.session.get(RankerVersion, current.previous_id) if current.previous_id else None
     if restored is not None:
         restored.active = True
+    record_change("model")
     db.session.flush()
     return current, restored

@@ -158,11 +158,10 @@ def check_new_posting(posting: Demand | Programme) -> int:
 
 
 def _encoded(demand: Demand) -> bool:
-    # recommend_programmes() encodes and commits a demand without vectors; inside a publish
-    # that would commit the caller's transaction halfway, so such a demand waits for the
-    # next posting (or `flask matching reindex`).
-    if matchmaking.stale_postings([demand]):
-        log.warning("demand %s has no vectors; its alert is checked after a reindex", demand.id)
+    # Requests never encode: a demand whose latest texts wait for the encoding job is
+    # checked when that job has run (its alert follows the next matching posting).
+    if not matchmaking.is_ready(demand):
+        log.warning("demand %s waits for its vectors; its alert is checked later", demand.id)
         return False
     return True
 

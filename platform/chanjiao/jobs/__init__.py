@@ -26,10 +26,7 @@ def dispatch_committed() -> None:
         return
     try:
         current = mode()
-        if current == "eager":
-            for message_id in ids:
-                run_one(message_id)
-        elif current == "rq":
+        if current == "rq":
             from .rq_queue import push
 
             push(ids)

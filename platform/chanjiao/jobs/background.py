@@ -6,8 +6,9 @@ never in the master, which must never load the encoder).
   picked up within ``JOBS_POLL_SECONDS``; claims go through the database, so the workers'
   runners never run one message twice at a time;
 - the ticker (every mode): ``tick()`` every minute; the lease lets one worker act;
-- catalogue upkeep: hooks registered by other modules (the live catalogue's statistics
-  refresh) run on the ticker's thread between ticks.
+- the live catalogue: applies catalogue changes in place as soon as a request sees one
+  (or within a second), refreshes its statistics when due, and builds a new catalogue
+  in the background when the model changes, serving the previous one meanwhile.
 """
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ from . import outbox, scheduler
 log = logging.getLogger(__name__)
 
 UPKEEP_SECONDS = 5
+CATALOGUE_POLL_SECONDS = 1.0
 _started: dict[int, list[threading.Thread]] = {}
 _stop = threading.Event()
-upkeep_hooks: list[Callable[[Flask], None]] = []
 
 
 def _loop(app: Flask, name: str, body: Callable[[], None], wait: Callable[[], None]) -> None:
@@ -67,12 +68,24 @@ def start(app: Flask) -> list[threading.Thread]:
         if time.monotonic() - last_tick[0] >= scheduler.TICK_INTERVAL_SECONDS:
             last_tick[0] = time.monotonic()
             scheduler.tick()
-        for hook in upkeep_hooks:
-            hook(app)
 
     threads.append(threading.Thread(
         target=_loop, args=(app, "ticker", tick_and_upkeep, lambda: _stop.wait(UPKEEP_SECONDS)),
         name="chanjiao-ticker", daemon=True,
+    ))
+
+    from .. import matchmaking
+
+    def wait_for_catalogue_change() -> None:
+        # Woken by a request that saw a newer change; polls anyway, so a change is applied
+        # within CATALOGUE_POLL_SECONDS even on a worker no request reaches.
+        matchmaking.catalogue_wakeup.wait(CATALOGUE_POLL_SECONDS)
+        matchmaking.catalogue_wakeup.clear()
+
+    app.extensions[matchmaking.BACKGROUND_UPKEEP] = True
+    threads.append(threading.Thread(
+        target=_loop, args=(app, "catalogue", matchmaking.catalogue_upkeep, wait_for_catalogue_change),
+        name="chanjiao-catalogue", daemon=True,
     ))
     for thread in threads:
         thread.start()

@@ -101,9 +101,25 @@ def _remember_ids(session: Session, flush_context) -> None:
 def _committed(session: Session) -> None:
     ids = session.info.pop("chanjiao.outbox.flushed", set())
     session.info.pop(_NEW, None)
-    if ids:
-        session.info.setdefault(_COMMITTED, set()).update(ids)
-        wakeup.set()
+    if not ids:
+        return
+    if current_app and current_app.config.get("JOBS_MODE") == "eager":
+        _run_eagerly(sorted(ids))
+        return
+    session.info.setdefault(_COMMITTED, set()).update(ids)
+    wakeup.set()
+
+
+def _run_eagerly(ids: list[int]) -> None:
+    # After any commit, the unit of work's or a test's own: in a fresh app context, whose
+    # session is not the one that is finishing its commit.
+    app = current_app._get_current_object()
+    with app.app_context():
+        try:
+            for message_id in ids:
+                run_one(message_id)
+        finally:
+            db.session.remove()
 
 
 @event.listens_for(Session, "after_rollback")

@@ -29,6 +29,7 @@ PERIODIC: dict[str, Periodic] = {}
 JOB_MODULES = (
     "chanjiao.jobs.builtin",
     "chanjiao.mail",
+    "chanjiao.catalogue_jobs",
 )
 
 

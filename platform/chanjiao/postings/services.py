@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 from flask_babel import gettext as _
 from sqlalchemy import delete, exists, func, select, update
 
-from .. import choices, matchmaking, search
+from .. import choices, search
+from ..catalogue_jobs import after_publish_later, encode_later, record_status_change
 from ..common import clean_text, get_by_id
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
@@ -313,23 +314,16 @@ def _validate_programme(data: ProgrammeInput) -> dict[str, Any]:
 
 
 def _index(posting: Demand | Programme) -> None:
-    """Refresh the search index and the posting's vectors after a save.
+    """Refresh the search index now and queue the encoding of the posting's texts.
 
-    Encoding is best effort: if the encoder fails, the posting is still saved and
-    ``flask matching reindex`` encodes it later (the live matcher leaves it out until then).
+    The encoding job runs after the commit; it never fails the user's edit, and the live
+    catalogue keeps the posting's previous version until its new vectors are stored.
     """
     if isinstance(posting, Demand):
         search.index_demand(posting)
     else:
         search.index_programme(posting)
-    try:
-        with db.session.begin_nested():
-            if isinstance(posting, Demand):
-                matchmaking.ensure_encoded(demands=[posting])
-            else:
-                matchmaking.ensure_encoded(programmes=[posting])
-    except Exception:  # noqa: BLE001 - any encoder failure must not lose the user's edit
-        log.exception("could not encode %r; `flask matching reindex` will retry", posting)
+    encode_later(posting)
 
 
 # --------------------------------------------------------------------------- demands
@@ -370,7 +364,7 @@ def update_demand(actor: User, demand_id: int, data: DemandInput) -> Demand:
 
     flag_for_review(demand, actor)
     if demand.status == "open":
-        _check_alerts(demand)
+        after_publish_later(demand, alerts_only=True)
     return demand
 
 
@@ -424,14 +418,14 @@ def _transition(actor: User, posting: P, action: str, table: dict, reason: str =
         raise _refuse_status(posting)
     kind = "demand" if isinstance(posting, Demand) else "programme"
     record(actor, f"{kind}.{action}", posting, reason, before=before, after=target)
+    record_status_change(posting, before, target)
     return posting
 
 
 def publish_demand(actor: User, demand_id: int) -> Demand:
     """Open a draft or closed demand to the public (approved organisations only)."""
     demand = _transition(actor, get_own_demand(actor, demand_id), "publish", _DEMAND_TRANSITIONS)
-    _suggest_pairings(lambda: [demand])
-    _check_alerts(demand)
+    after_publish_later(demand)
     return demand
 
 
@@ -508,7 +502,7 @@ def update_programme(actor: User, programme_id: int, data: ProgrammeInput) -> Pr
 
     flag_for_review(programme, actor)
     if programme.status == "published":
-        _check_alerts(programme)
+        after_publish_later(programme, alerts_only=True)
     return programme
 
 
@@ -517,32 +511,9 @@ def publish_programme(actor: User, programme_id: int) -> Programme:
     programme = _transition(
         actor, get_own_programme(actor, programme_id), "publish", _PROGRAMME_TRANSITIONS
     )
-    db.session.flush()
-    # Only demands the programme is offered to (probability at least tau) get suggestions.
-    _suggest_pairings(lambda: [r.demand for r in matchmaking.recommend_demands(programme, k=5) if r.offered])
-    _check_alerts(programme)
+    # Suggestions and alerts follow once the programme is in the live catalogue.
+    after_publish_later(programme)
     return programme
-
-
-def _suggest_pairings(demands: Callable[[], list[Demand]]) -> None:
-    """Refresh the staff's suggested pairings for newly matchable demands (best effort:
-    suggestions are derived data, and ``flask matching suggest`` rebuilds them all). The
-    demands are asked for inside the guard, so an engine failure never fails a publish."""
-    from ..curation.services import refresh_for_demand
-
-    try:
-        with db.session.begin_nested():
-            for demand in demands():
-                refresh_for_demand(demand)
-    except Exception:  # noqa: BLE001 - a publish must not fail on derived data
-        log.exception("could not refresh suggested pairings")
-
-
-def _check_alerts(posting: Posting) -> None:
-    """Tell the organisations whose match alerts this public posting answers (never raises)."""
-    from ..alerts.services import check_new_posting
-
-    check_new_posting(posting)
 
 
 def archive_programme(actor: User, programme_id: int) -> Programme:
