@@ -297,3 +297,34 @@ def test_a_push_lost_with_redis_is_pushed_again_by_the_tick(rq_app, runner):
     assert queue().count == 1
     runner.invoke(args=["jobs", "worker", "--burst"])
     assert CALLS == [{"n": "lost"}]
+
+
+# --------------------------------------------------------------------------- the staff page
+
+
+def test_staff_see_failing_jobs_with_their_error_and_retry_one_once(app, client, login, make):
+    from chanjiao.models import AuditLog
+
+    app.config["JOBS_MODE"] = "manual"
+    with unit_of_work():
+        jobs.enqueue("test.record", {"fail": "mail server refused"}, max_attempts=1)
+    jobs.run_pending()
+    [message] = _messages()
+    assert message.state == "failed"
+
+    member = make.user(make.org("enterprise"))
+    login(member)
+    assert client.get("/staff/jobs/").status_code == 403
+    client.post("/logout")
+    staff = make.user(None, "staff")
+    login(staff)
+    page = client.get("/staff/jobs/").get_data(as_text=True)
+    assert "test.record" in page and "mail server refused" in page and "outbox.purge" in page
+    response = client.post(f"/staff/jobs/{message.id}/retry", follow_redirects=True)
+    assert "已重新排队" in response.get_data(as_text=True)
+    again = client.post(f"/staff/jobs/{message.id}/retry", follow_redirects=True)
+    assert "不是失败状态" in again.get_data(as_text=True)
+    [message] = _messages()
+    assert (message.state, message.attempts) == ("pending", 0)
+    audits = db.session.scalars(select(AuditLog).where(AuditLog.action == "outbox.retry")).all()
+    assert [(a.actor_id, a.object_id) for a in audits] == [(staff.id, message.id)]

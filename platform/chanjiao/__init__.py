@@ -94,6 +94,7 @@ def _register_blueprints(app: Flask) -> None:
     from .curation.views import bp as curation_bp
     from .dashboard.views import bp as dashboard_bp
     from .inbox.views import bp as inbox_bp
+    from .jobs.views import bp as jobs_bp
     from .matches.views import bp as matches_bp
     from .orgs.views import bp as orgs_bp
     from .platforms.views import bp as platforms_bp
@@ -104,7 +105,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (
         public_bp, auth_bp, dashboard_bp, orgs_bp, postings_bp, staff_bp,
-        matches_bp, alerts_bp, inbox_bp, curation_bp, platforms_bp, tokens_bp, api_bp,
+        matches_bp, alerts_bp, inbox_bp, curation_bp, platforms_bp, tokens_bp, jobs_bp, api_bp,
     ):
         app.register_blueprint(bp)
 
