@@ -19,7 +19,7 @@ export TRANSFORMERS_OFFLINE := 1
 CATALOGUES := $(wildcard platform/chanjiao/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGUES:.po=.mo)
 
-.PHONY: run test install install-test bench eval lint translations clean
+.PHONY: run test install install-test bench bench-live eval lint translations clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -51,6 +51,11 @@ test: install-test translations
 
 bench: install-test
 	$(PY) bench/matching_bench.py
+
+# The live catalogue under gunicorn (2 workers, a job worker) on a fresh database, e.g.
+# make bench-live BENCH_ARGS="--programmes 10000 --database-url postgresql://root@127.0.0.1:5432/test"
+bench-live: install-test translations
+	$(PY) bench/live_catalogue_bench.py $(BENCH_ARGS)
 
 # Matching quality on the development split (shared/ beside this repository; never copied in).
 VOCMATCH ?= ../shared/data/vocmatch

@@ -356,7 +356,7 @@ def ranker_to_files(
 # postings are scored with the collection statistics of the last refresh (BM25 IDF and
 # length norms, the normalisation sample). The worker's catalogue thread refreshes them
 # once the changes applied since reach the engine's interval (``Matcher.refresh_interval``:
-# ``matching.REFRESH_EVERY_CHANGES`` = 8, or 2 % of the catalogue when that is more), or
+# ``matching.REFRESH_EVERY_CHANGES`` = 16, or 2 % of the catalogue when that is more), or
 # REFRESH_AFTER_SECONDS after the last refresh when any change is pending.
 REFRESH_AFTER_SECONDS = 300.0
 GAP_WINDOW = 1000
