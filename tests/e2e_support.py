@@ -57,6 +57,7 @@ from chanjiao.auth.services import create_user
 from chanjiao.demo.data_programmes import PROGRAMMES
 from chanjiao.demo.loader import programme_fields
 from chanjiao.extensions import db
+from chanjiao.jobs import run_pending
 from chanjiao.models import Organisation
 from chanjiao.postings.services import (
     DemandInput, ProgrammeInput, create_demand, create_programme, publish_demand, publish_programme,
@@ -151,6 +152,9 @@ with app.app_context():
         programme = create_programme(centre_admin, demo_programme(entry, centre))
         publish_programme(centre_admin, programme.id)
     db.session.commit()
+    # A one-off script: it runs the outbox (encoding, suggestions) itself rather than leave it
+    # to the server's runner threads.
+    run_pending()
     # Every published programme has all its vectors once saved (they were once encoded in the
     # order its tags were typed and read back by name, and some stayed out of the catalogue).
     db.session.expire_all()
@@ -164,6 +168,7 @@ with app.app_context():
     ))
     publish_demand(hr, piano.id)
     db.session.commit()
+    run_pending()
     print(json.dumps({"care": care.id, "cooking": cooking.id, "catalogue": len(catalogue) + 2,
                       "piano": piano.id}))
 '''
