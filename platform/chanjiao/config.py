@@ -30,6 +30,9 @@ class DefaultConfig:
     # MATCHING_UNIT_VECTOR_DIR defaults to <instance>/unit-vectors (set by create_app, which
     # knows the instance folder): the live catalogue's unit vectors are kept there in one
     # memory-mapped file that every worker shares. An empty value keeps them in each worker.
+    # Bound of each worker's cache of per-demand catalogue scores, in bytes (least recently
+    # used entries go first).
+    MATCHING_SCORE_CACHE_BYTES = 256 * 2**20
     INVITATION_DAYS = 14
     PASSWORD_RESET_HOURS = 24
     # /api/v1: requests per minute per token; counted in Redis (shared by every worker) when a

@@ -479,7 +479,7 @@ def _new_matcher() -> engine.Matcher:
         require_chinese=False,
         unit_vectors_dir=unit_dir or None,
         calibrator=active_calibrator(version),
-        score_cache_bytes=int(current_app.config.get("MATCHING_SCORE_CACHE_BYTES", 256 * 2**20)),
+        score_cache_bytes=int(current_app.config["MATCHING_SCORE_CACHE_BYTES"]),
     )
 
 
