@@ -467,3 +467,26 @@ def test_objection_resolution_bad_input_changes_nothing(client, login, world):
     db.session.expire_all()
     assert db.session.get(Objection, objection.id).status == "open"
     assert db.session.get(DemoPlatform, platform.id).status == "notice"
+
+
+def test_the_tick_tells_staff_once_when_a_notice_period_ends(app, world):
+    from chanjiao import jobs
+    from chanjiao.models import Notification
+
+    platform = new_platform(world, notice_days=7)
+    confirm_all(world, platform)
+    services.start_notice(world["staff"], platform.id)
+    db.session.commit()
+
+    def told() -> list[Notification]:
+        return list(db.session.scalars(select(Notification).where(Notification.kind == "platform.notice_ended")))
+
+    assert jobs.tick(only="platforms.notice_ended").ran == ["platforms.notice_ended"]
+    assert told() == []  # still in notice
+    platform.notice_ends_at = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+    jobs.tick(only="platforms.notice_ended")
+    jobs.tick(only="platforms.notice_ended")  # a second tick: no second notice
+    [note] = told()
+    assert note.user_id == world["staff"].id and platform.name in note.title
+    assert "可以发布" in note.body and note.link == f"/staff/platforms/{platform.id}"

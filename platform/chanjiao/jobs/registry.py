@@ -30,6 +30,7 @@ JOB_MODULES = (
     "chanjiao.jobs.builtin",
     "chanjiao.mail",
     "chanjiao.catalogue_jobs",
+    "chanjiao.platforms.jobs",
 )
 
 

@@ -118,6 +118,9 @@ class DemoPlatform(db.Model):
     notice_days: Mapped[int] = mapped_column(Integer, default=7)
     notice_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     notice_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When staff were told this round of notice had ended (the tick's deadline job): a value
+    # before notice_started_at belongs to an earlier round.
+    notice_end_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     trainees_enrolled: Mapped[int | None] = mapped_column(Integer)
