@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from chanjiao.auth import services as accounts
+from chanjiao.common import change_if
 from chanjiao.curation import services as curation
 from chanjiao.errors import DomainError, InvalidTransition
 from chanjiao.extensions import db
@@ -27,6 +28,7 @@ from chanjiao.models import (
     LoginThrottle,
     Notification,
     Objection,
+    OutboxMessage,
     Pairing,
     PasswordResetToken,
     Programme,
@@ -71,6 +73,40 @@ def refused(action, message: str) -> None:
     db.session.rollback()
     assert message in caught.value.message
     assert counts() == before
+
+
+# --------------------------------------------------------------------------- the helper
+
+
+def test_change_if_has_one_winner_and_the_loser_sees_its_state(app):
+    message = OutboxMessage(kind="test.helper", state="failed", attempts=3)
+    db.session.add(message)
+    db.session.commit()
+    assert message.state == "failed"  # loaded by this request's session
+    with app.app_context():  # another request at the same moment, with its own session
+        theirs = db.session.get(OutboxMessage, message.id)
+        assert theirs is not message
+        assert change_if(theirs, OutboxMessage.state == "failed",
+                         state="pending", attempts=OutboxMessage.attempts + 1)
+        assert (theirs.state, theirs.attempts) == ("pending", 4)  # computed by the database
+        db.session.commit()
+    assert message.state == "failed"  # stale: every check in Python would still pass
+    assert not change_if(message, OutboxMessage.state == "failed", state="pending", attempts=0)
+    assert (message.state, message.attempts) == ("pending", 4)  # the winner's, not ours
+
+
+def test_change_if_can_leave_a_loser_unrefreshed(app):
+    message = OutboxMessage(kind="test.helper", state="failed")
+    db.session.add(message)
+    db.session.commit()
+    assert message.state == "failed"
+    behind_the_back(update(OutboxMessage).where(OutboxMessage.id == message.id).values(state="done"))
+    assert not change_if(message, OutboxMessage.state == "failed", refresh_unchanged=False, state="pending")
+    assert message.state == "failed"
+    assert change_if(message, refresh_unchanged=False, state="failed")
+    assert message.state == "failed"
+    with pytest.raises(ValueError):
+        change_if(OutboxMessage(kind="test.helper"), state="done")  # no row yet
 
 
 # --------------------------------------------------------------------------- invitations, resets

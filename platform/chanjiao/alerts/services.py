@@ -14,10 +14,11 @@ import logging
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import matchmaking
+from ..common import change_if
 from ..errors import InvalidTransition, PermissionDenied, ValidationFailed
 from ..extensions import db
 from ..inbox.services import notify
@@ -109,15 +110,11 @@ def _cancel(actor: User, alert: MatchAlert | None, **target: int) -> MatchAlert:
         raise gone
     # Conditional on still being active, so that two cancels at once make one change and one
     # audit record; the loser is told it is already cancelled.
-    changed = db.session.execute(
-        update(MatchAlert)
-        .where(MatchAlert.id == alert.id, MatchAlert.cancelled_at.is_(None))
-        .values(cancelled_at=utcnow(), cancelled_by_id=actor.id)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if changed != 1:
+    if not change_if(
+        alert, MatchAlert.cancelled_at.is_(None), refresh_unchanged=False,
+        cancelled_at=utcnow(), cancelled_by_id=actor.id,
+    ):
         raise gone
-    db.session.refresh(alert)
     record(actor, "alert.cancel", alert, **target)
     return alert
 

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..common import clean_text
+from ..common import change_if, clean_text
 from ..errors import DomainError, InvalidTransition, NotFound, PermissionDenied
 from ..extensions import db
 from ..models import LoginThrottle, PasswordResetToken, User
@@ -283,18 +283,9 @@ def reset_password(token: str, password: str) -> User:
     now = utcnow()
     # Spend the token first, conditionally: of two submissions at once (SQLite has no row
     # locks, so a SELECT ... FOR UPDATE would not serialise them) exactly one changes it.
-    spent = db.session.execute(
-        update(PasswordResetToken)
-        .where(
-            PasswordResetToken.id == reset.id,
-            PasswordResetToken.used_at.is_(None),
-            PasswordResetToken.expires_at > now,
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.refresh(reset)
-    if spent != 1:
+    if not change_if(
+        reset, PasswordResetToken.used_at.is_(None), PasswordResetToken.expires_at > now, used_at=now
+    ):
         _check_reset_usable(reset)  # says why: used, or expired by a newer link
         raise InvalidTransition(_("该重置链接已被使用，每个链接只能使用一次。"))
     user = reset.user

@@ -14,14 +14,14 @@ from typing import Any
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased, selectinload
 
 from .. import choices, matchmaking
 from ..matches.labels import level_label as member_level_label
-from ..common import clean_text, get_by_id
+from ..common import change_if, clean_text, get_by_id
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
 from ..models import (
@@ -474,24 +474,16 @@ def decide(actor: User, pairing_id: int, decision: str, reason: str = "") -> Pai
     # Conditional on the pairing still being as the staff member saw it: of two decisions at
     # once (the same or opposite ones) exactly one changes it, writes the audit record and
     # notifies; the other is told the pairing was decided meanwhile.
-    changed = db.session.execute(
-        update(Pairing)
-        .where(
-            Pairing.id == pairing.id,
-            Pairing.status == previous,
-            Pairing.needs_review.is_(pairing.needs_review),
-        )
-        .values(
-            status=new_status,
-            decision_reason=reason,
-            decided_by_id=actor.id,
-            decided_at=utcnow(),
-            needs_review=False,
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.refresh(pairing)
-    if changed != 1:
+    if not change_if(
+        pairing,
+        Pairing.status == previous,
+        Pairing.needs_review.is_(pairing.needs_review),
+        status=new_status,
+        decision_reason=reason,
+        decided_by_id=actor.id,
+        decided_at=utcnow(),
+        needs_review=False,
+    ):
         _refuse_repeat(pairing, new_status)  # the same decision, made a moment ago
         raise InvalidTransition(_("状态已变化，请刷新页面。"))
     record(

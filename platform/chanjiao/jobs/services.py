@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import select
 
+from ..common import change_if
 from ..errors import InvalidTransition, NotFound, PermissionDenied
 from ..extensions import db
 from ..models import OutboxMessage, ScheduledRun, User
@@ -50,14 +51,11 @@ def retry(actor: User, message_id: int) -> OutboxMessage:
     message = db.session.get(OutboxMessage, message_id)
     if message is None:
         raise NotFound(_("该任务不存在。"))
-    changed = db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.state == "failed")
-        .values(state="pending", attempts=0, available_at=utcnow(), finished_at=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if changed != 1:
+    # Refreshed only on success: a message retried and finished meanwhile may be purged.
+    if not change_if(
+        message, OutboxMessage.state == "failed", refresh_unchanged=False,
+        state="pending", attempts=0, available_at=utcnow(), finished_at=None,
+    ):
         raise InvalidTransition(_("该任务不是失败状态，无需重试。"))
-    db.session.refresh(message)
     record(actor, "outbox.retry", message, error=message.last_error[-500:])
     return message

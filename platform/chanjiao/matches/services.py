@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .. import matchmaking
 from ..alerts import services as alert_services
-from ..common import clean_text, get_by_id
+from ..common import change_if, clean_text, get_by_id
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
 from ..inbox.services import notify
@@ -454,14 +454,7 @@ def _settle(actor: User, request: InterestRequest, status: str, response: str | 
     values = {"status": status, "decided_by_id": actor.id, "decided_at": utcnow()}
     if response is not None:
         values["response"] = response
-    changed = db.session.execute(
-        update(InterestRequest)
-        .where(InterestRequest.id == request.id, InterestRequest.status == "pending")
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.refresh(request)
-    if changed != 1:
+    if not change_if(request, InterestRequest.status == "pending", **values):
         raise InvalidTransition(_("该申请已处理（当前状态：%(status)s），不能再次处理。",
                                   status=status_label(request.status)))
 

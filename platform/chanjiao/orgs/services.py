@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import choices
 from ..auth import services as accounts
-from ..common import get_by_id
+from ..common import change_if, get_by_id
 from ..errors import DomainError, InvalidTransition, NotFound, PermissionDenied
 from ..extensions import db
 from ..models import Invitation, Organisation, User
@@ -347,18 +347,9 @@ def revoke_invitation(actor: User, invitation_id: int) -> Invitation:
         return invitation
     # Conditional on still being unused, so that a revocation racing an acceptance never
     # revokes an invitation that already made an account (nor revokes twice).
-    revoked = db.session.execute(
-        update(Invitation)
-        .where(
-            Invitation.id == invitation.id,
-            Invitation.used_at.is_(None),
-            Invitation.revoked_at.is_(None),
-        )
-        .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.refresh(invitation)
-    if revoked != 1:
+    if not change_if(
+        invitation, Invitation.used_at.is_(None), Invitation.revoked_at.is_(None), revoked_at=utcnow()
+    ):
         if invitation.used_at is not None:
             raise InvalidTransition(_("该邀请已被使用，不能撤销。"))
         return invitation
@@ -398,19 +389,13 @@ def accept_invitation(code: str, account: AccountData) -> User:
     # at once exactly one changes the row and goes on to create an account (SQLite has no row
     # locks, so a SELECT ... FOR UPDATE would not serialise them).
     now = utcnow()
-    spent = db.session.execute(
-        update(Invitation)
-        .where(
-            Invitation.id == invitation.id,
-            Invitation.used_at.is_(None),
-            Invitation.revoked_at.is_(None),
-            Invitation.expires_at > now,
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.refresh(invitation)
-    if spent != 1:
+    if not change_if(
+        invitation,
+        Invitation.used_at.is_(None),
+        Invitation.revoked_at.is_(None),
+        Invitation.expires_at > now,
+        used_at=now,
+    ):
         _check_invitation_open(invitation)  # says why: used, revoked or expired meanwhile
         raise InvalidTransition(_("该邀请链接已被使用，每个链接只能使用一次。"))
     try:

@@ -12,10 +12,10 @@ from datetime import date, timedelta
 from flask import url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.orm import selectinload
 
-from ..common import clean_text, get_by_id
+from ..common import change_if, clean_text, get_by_id
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
 from ..models import (
@@ -87,14 +87,7 @@ def _move(platform: DemoPlatform, expected: str | tuple[str, ...], **values) -> 
     one audit record and one round of notifications. The object is refreshed either way.
     """
     allowed = (expected,) if isinstance(expected, str) else expected
-    changed = db.session.execute(
-        update(DemoPlatform)
-        .where(DemoPlatform.id == platform.id, DemoPlatform.status.in_(allowed))
-        .values(updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.refresh(platform)
-    return changed == 1
+    return change_if(platform, DemoPlatform.status.in_(allowed), updated_at=utcnow(), **values)
 
 
 def _changed_meanwhile() -> InvalidTransition:
@@ -354,19 +347,13 @@ def confirm_participation(actor: User, platform_id: int) -> DemoPlatformParticip
         raise already
     # Conditional on not being confirmed yet and on the platform still being a draft: two
     # admins confirming at once make one confirmation.
-    changed = db.session.execute(
-        update(DemoPlatformParticipant)
-        .where(
-            DemoPlatformParticipant.platform_id == platform.id,
-            DemoPlatformParticipant.organisation_id == actor.organisation_id,
-            DemoPlatformParticipant.confirmed_at.is_(None),
-            exists().where(DemoPlatform.id == platform.id, DemoPlatform.status == "draft"),
-        )
-        .values(confirmed_at=utcnow(), confirmed_by_id=actor.id)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.refresh(participant)
-    if changed != 1:
+    if not change_if(
+        participant,
+        DemoPlatformParticipant.confirmed_at.is_(None),
+        exists().where(DemoPlatform.id == platform.id, DemoPlatform.status == "draft"),
+        confirmed_at=utcnow(),
+        confirmed_by_id=actor.id,
+    ):
         raise already if participant.confirmed_at is not None else _changed_meanwhile()
     record(actor, "demo_platform.confirm", platform, organisation_id=actor.organisation_id)
     from ..inbox.services import notify_staff
@@ -525,19 +512,14 @@ def resolve_objection(actor: User, objection_id: int, decision: str, reason: str
     if objection.status != "open":
         raise handled
     # Conditional on the objection still being open: it is resolved once, whoever clicks.
-    changed = db.session.execute(
-        update(Objection)
-        .where(Objection.id == objection.id, Objection.status == "open")
-        .values(
-            status="upheld" if decision == "uphold" else "dismissed",
-            resolution=reason,
-            resolved_by_id=actor.id,
-            resolved_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.refresh(objection)
-    if changed != 1:
+    if not change_if(
+        objection,
+        Objection.status == "open",
+        status="upheld" if decision == "uphold" else "dismissed",
+        resolution=reason,
+        resolved_by_id=actor.id,
+        resolved_at=utcnow(),
+    ):
         raise handled
     platform = objection.platform
     if decision == "uphold":

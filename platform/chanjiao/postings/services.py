@@ -18,7 +18,7 @@ from sqlalchemy import delete, exists, func, select, update
 
 from .. import choices, search
 from ..catalogue_jobs import after_publish_later, encode_later, record_status_change
-from ..common import clean_text, get_by_id
+from ..common import change_if, clean_text, get_by_id
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
 from ..models import Demand, Programme, SearchTerm, Skill, User, demand_skills, programme_skills
@@ -406,15 +406,7 @@ def _transition(actor: User, posting: P, action: str, table: dict, reason: str =
     before = posting.status
     # Conditional on the status the actor saw: of twenty clicks at once exactly one changes
     # the row and writes the audit record; the others are told the status it has now.
-    model = type(posting)
-    changed = db.session.execute(
-        update(model)
-        .where(model.id == posting.id, model.status == before)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.refresh(posting)
-    if changed != 1:
+    if not change_if(posting, type(posting).status == before, **values):
         raise _refuse_status(posting)
     kind = "demand" if isinstance(posting, Demand) else "programme"
     record(actor, f"{kind}.{action}", posting, reason, before=before, after=target)
