@@ -6,8 +6,9 @@ from datetime import timedelta
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 
+from ..common import change_if
 from ..extensions import db
 from ..inbox.services import notify_staff
 from ..jobs.registry import periodic
@@ -19,28 +20,16 @@ from ..models._common import utcnow
 def notice_ended() -> None:
     """Tell staff once per round when a platform's public notice (公示) has ended."""
     now = utcnow()
+    not_told = or_(DemoPlatform.notice_end_notified_at.is_(None),
+                   DemoPlatform.notice_end_notified_at < DemoPlatform.notice_started_at)
     ended = list(db.session.scalars(
-        select(DemoPlatform).where(
-            DemoPlatform.status == "notice",
-            DemoPlatform.notice_ends_at <= now,
-            or_(DemoPlatform.notice_end_notified_at.is_(None),
-                DemoPlatform.notice_end_notified_at < DemoPlatform.notice_started_at),
-        ).order_by(DemoPlatform.id)
+        select(DemoPlatform)
+        .where(DemoPlatform.status == "notice", DemoPlatform.notice_ends_at <= now, not_told)
+        .order_by(DemoPlatform.id)
     ))
     for platform in ended:
         # Conditional: two ticks (or a tick racing a resumed one) tell staff once.
-        claimed = db.session.execute(
-            update(DemoPlatform)
-            .where(
-                DemoPlatform.id == platform.id,
-                DemoPlatform.status == "notice",
-                or_(DemoPlatform.notice_end_notified_at.is_(None),
-                    DemoPlatform.notice_end_notified_at < DemoPlatform.notice_started_at),
-            )
-            .values(notice_end_notified_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if claimed != 1:
+        if not change_if(platform, DemoPlatform.status == "notice", not_told, notice_end_notified_at=now):
             continue
         open_objections = db.session.scalar(
             select(db.func.count(Objection.id)).where(Objection.platform_id == platform.id, Objection.status == "open")
