@@ -279,26 +279,7 @@ class Matcher:
             encoder = default_encoder()
         self.encoder = encoder
         self.dense = encoder is not None
-        self.ranker = ranker if ranker is not None else load_ranker("dense" if self.dense else "lexical")
-        names = self.ranker.feature_names
-        if names is not None and tuple(names) != FEATURES:
-            raise ValueError("the ranker was trained on different features; retrain it")
-        meta = getattr(self.ranker, "meta_", {})
-        key = "coverage_threshold_dense" if self.dense else "coverage_threshold_lexical"
-        default_threshold = 0.85 if self.dense else 0.5
-        self.coverage_threshold = float(
-            coverage_threshold if coverage_threshold is not None else meta.get(key, default_threshold)
-        )
-        # Below the coverage threshold but this close, a requirement is partly covered: the
-        # evidence is on topic without saying the same thing.
-        partial = meta.get(key.replace("coverage_", "partial_coverage_"))
-        self.partial_threshold = min(
-            float(partial) if partial is not None else self.coverage_threshold - (0.03 if self.dense else 0.15),
-            self.coverage_threshold,
-        )
-        self.calibrator = calibrator if calibrator is not None else ProbabilityCalibrator.load(
-            MODEL_DIR / ("dense" if self.dense else "lexical")
-        )
+        self.set_model(ranker, calibrator, coverage_threshold=coverage_threshold, _clear=False)
         self._vectors = (
             _Store(encoder, store if store is not None else DirectoryVectorStore(), encode_missing)
             if encoder is not None
@@ -468,6 +449,48 @@ class Matcher:
     def level_thresholds(self) -> dict[str, float]:
         """Lower bound of each match level, best first."""
         return self.calibrator.thresholds()
+
+    def set_model(
+        self,
+        ranker: PairwiseLinearRanker | None = None,
+        calibrator: ProbabilityCalibrator | None = None,
+        *,
+        coverage_threshold: float | None = None,
+        _clear: bool = True,
+    ) -> None:
+        """Use another ranker and calibrator (a retrain, a rollback) without indexing again.
+
+        Everything they affect is computed per query, so the indexes stay; cached lists are
+        dropped. ``None`` means the model shipped for this mode. The coverage thresholds are
+        read from the ranker's meta, as in the constructor.
+
+        Raises
+        ------
+        ValueError
+            The ranker was trained on different features.
+        """
+        ranker = ranker if ranker is not None else load_ranker("dense" if self.dense else "lexical")
+        names = ranker.feature_names
+        if names is not None and tuple(names) != FEATURES:
+            raise ValueError("the ranker was trained on different features; retrain it")
+        meta = getattr(ranker, "meta_", {})
+        key = "coverage_threshold_dense" if self.dense else "coverage_threshold_lexical"
+        default_threshold = 0.85 if self.dense else 0.5
+        coverage = float(coverage_threshold if coverage_threshold is not None else meta.get(key, default_threshold))
+        # Below the coverage threshold but this close, a requirement is partly covered: the
+        # evidence is on topic without saying the same thing.
+        partial = meta.get(key.replace("coverage_", "partial_coverage_"))
+        self.ranker = ranker
+        self.coverage_threshold = coverage
+        self.partial_threshold = min(
+            float(partial) if partial is not None else coverage - (0.03 if self.dense else 0.15), coverage
+        )
+        self.calibrator = calibrator if calibrator is not None else ProbabilityCalibrator.load(
+            MODEL_DIR / ("dense" if self.dense else "lexical")
+        )
+        if _clear:
+            self._dscores.clear()
+            self._lists.clear()
 
     def set_standing(self, standing: Mapping[str, str]) -> None:
         """Replace institution standings (e.g. after a grading or a suspension) without re-indexing.

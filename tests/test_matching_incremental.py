@@ -496,3 +496,26 @@ def test_bm25_add_then_refresh_equals_an_index() -> None:
         np.testing.assert_array_equal(a.indptr, b.indptr)
         np.testing.assert_array_equal(a.indices, b.indices)
         np.testing.assert_array_equal(a.data, b.data)
+
+
+@pytest.mark.parametrize("dense", [False, True], ids=["lexical", "dense"])
+def test_a_new_model_swapped_in_place_answers_as_a_matcher_built_with_it(dense: bool) -> None:
+    from matching.ranking import load_ranker
+
+    programmes = {p.id: p for p in CATALOGUE}
+    shipped = load_ranker("dense" if dense else "lexical")
+    other = load_ranker("dense" if dense else "lexical")
+    other.coef_ = other.coef_[::-1].copy()  # a different model with the same features
+    m = fresh(dense, programmes, {})
+    before = m.match_demand(QUERIES[0], k=10)
+    m.set_model(other)
+    want = fresh(dense, programmes, {}, ranker=other)
+    assert m.match_demand(QUERIES[0], k=10) == want.match_demand(QUERIES[0], k=10)
+    assert m.match_demand(QUERIES[0], k=10) != before
+    m.set_model(None)  # back to the shipped model
+    assert np.array_equal(m.ranker.coef_, shipped.coef_) and m.match_demand(QUERIES[0], k=10) == before
+    bad = load_ranker("dense" if dense else "lexical")
+    bad.feature_names = ("something", "else")
+    with pytest.raises(ValueError, match="different features"):
+        m.set_model(bad)
+    assert m.match_demand(QUERIES[0], k=10) == before  # a refused model changes nothing

@@ -91,11 +91,15 @@ def test_forced_version_goes_live_and_rollback_restores_the_previous(app, runner
 
 def test_live_matcher_switches_to_the_active_version(app, runner, decisions):
     demands, _ = decisions
-    before = matchmaking.live_catalogue()
+    catalogue = matchmaking.live_catalogue()
+    matcher, ranker, version = catalogue.matcher, catalogue.matcher.ranker, catalogue.version
     runner.invoke(args=["matching", "train", "--force"])
     after = matchmaking.live_catalogue()
-    assert after is not before
-    assert after.matcher.ranker is not before.matcher.ranker
+    # Swapped in place: the indexes stay, the model is the newly active one.
+    assert after.version > version and after.matcher is matcher
+    assert after.matcher.ranker is not ranker
+    active = db.session.scalar(select(RankerVersion).where(RankerVersion.active.is_(True)))
+    assert np.array_equal(after.matcher.ranker.coef_, matchmaking.ranker_from_files(active.files).coef_)
 
 
 def test_too_few_decisions_are_refused_and_nothing_is_stored(app, runner, decisions):

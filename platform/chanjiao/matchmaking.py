@@ -360,8 +360,8 @@ def ranker_to_files(
 # REFRESH_AFTER_SECONDS after the last refresh when any change is pending.
 REFRESH_AFTER_SECONDS = 300.0
 GAP_WINDOW = 1000
-# More changes than this at once (a bulk import) are cheaper as one new catalogue.
-MAX_INCREMENTAL_CHANGES = 2000
+# Changes applied in one round at most (a bulk import takes several rounds).
+MAX_INCREMENTAL_CHANGES = 200
 
 
 @dataclass
@@ -500,9 +500,8 @@ def _build() -> _Catalogue:
 
 
 def _apply(catalogue: _Catalogue) -> bool:
-    """Apply the changes not applied yet in place; False when they need a new catalogue
-    (the model changed, too many at once, or the change log went backwards: a database
-    restored or emptied)."""
+    """Apply the changes not applied yet in place; False when they need a new catalogue (the
+    change log went backwards: a database restored or emptied)."""
     rows = db.session.execute(
         select(CatalogueChange.id, CatalogueChange.kind, CatalogueChange.entity_id)
         .where(CatalogueChange.id > catalogue.floor)
@@ -511,15 +510,20 @@ def _apply(catalogue: _Catalogue) -> bool:
     ).all()
     if rows and rows[-1][0] < catalogue.version or (not rows and catalogue.version > catalogue.floor):
         return False
-    changes = [row for row in rows if row[0] not in catalogue.recent]
+    # A bulk import is applied a slice at a time; the rest follows on the next round.
+    changes = [row for row in rows if row[0] not in catalogue.recent][:MAX_INCREMENTAL_CHANGES]
     if not changes:
         return True
-    if len(changes) > MAX_INCREMENTAL_CHANGES or any(kind in ("model", "all") for _, kind, _ in changes):
+    if any(kind == "all" for _, kind, _ in changes):
         return False
+    matcher = catalogue.matcher
+    if any(kind == "model" for _, kind, _ in changes):
+        # A retrain or rollback swaps the ranker and calibrator in place: the indexes stay.
+        version = _active_version()
+        matcher.set_model(active_ranker(version)[1], active_calibrator(version))
     programme_ids = {e for _, kind, e in changes if kind == "programme"}
     demand_ids = {e for _, kind, e in changes if kind == "demand"}
     organisations = {e for _, kind, e in changes if kind == "standing"}
-    matcher = catalogue.matcher
     if organisations:
         programme_ids |= set(db.session.scalars(select(Programme.id).where(Programme.organisation_id.in_(organisations))))
         demand_ids |= set(db.session.scalars(select(Demand.id).where(Demand.organisation_id.in_(organisations))))
@@ -566,7 +570,7 @@ def _catalogue_key() -> str:
 
 def update_catalogue(force_refresh: bool = False) -> _Catalogue:
     """Bring this worker's catalogue up to the newest change (building it the first time, or
-    when the model changed), refreshing statistics when due. Runs on the worker's catalogue
+    when the change log went backwards), refreshing statistics when due. Runs on the worker's catalogue
     thread in gunicorn, inline elsewhere (commands, jobs, tests)."""
     key = _catalogue_key()
     with _lock:
