@@ -137,21 +137,16 @@ def cancel_programme_alert(actor: User, programme_id: int) -> MatchAlert:
 
 
 def check_new_posting(posting: Demand | Programme) -> int:
-    """Notify the alerts that a just-published (or edited public) posting answers.
+    """Notify the alerts that a just-published (or edited public) posting answers; returns the
+    number notified.
 
-    Called after the posting's change is flushed, inside the caller's transaction; returns the
-    number of alerts notified. It never raises: an engine or database failure is logged and
-    undone (a savepoint), and the publish goes on. Kept in one function so that it can move to
-    an outbox job.
+    Runs in the ``matching.after_publish`` outbox job, after the publish has committed: an
+    engine or database failure raises, the job's unit of work rolls back, and the queue tries
+    again later (deliveries already made are never repeated).
     """
-    try:
-        with db.session.begin_nested():
-            if isinstance(posting, Programme):
-                return _programme_published(posting)
-            return _demand_published(posting)
-    except Exception:  # noqa: BLE001 - an alert must never fail a publish
-        log.exception("could not check match alerts for %r", posting)
-        return 0
+    if isinstance(posting, Programme):
+        return _programme_published(posting)
+    return _demand_published(posting)
 
 
 def _encoded(demand: Demand) -> bool:
@@ -164,7 +159,7 @@ def _encoded(demand: Demand) -> bool:
 
 
 def _programme_published(programme: Programme) -> int:
-    if programme.status != "published" or not programme.organisation.is_approved:
+    if not matchmaking.is_public(programme):
         return 0
     delivered = exists().where(
         MatchAlertDelivery.alert_id == MatchAlert.id,
@@ -190,7 +185,7 @@ def _programme_published(programme: Programme) -> int:
 
 
 def _demand_published(demand: Demand) -> int:
-    if demand.status != "open" or not demand.organisation.is_approved:
+    if not matchmaking.is_public(demand):
         return 0
     delivered = exists().where(
         MatchAlertDelivery.alert_id == MatchAlert.id,
