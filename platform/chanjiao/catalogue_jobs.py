@@ -28,9 +28,9 @@ from .models import Demand, Organisation, Programme
 
 log = logging.getLogger(__name__)
 
-_PUBLIC_STATUS = {Programme: "published", Demand: "open"}
-_KIND = {Programme: "programme", Demand: "demand"}
-_MODELS = {"programme": Programme, "demand": Demand}
+_PUBLIC_STATUS = matchmaking.PUBLIC_STATUS
+_KIND = matchmaking.CATALOGUE_KIND
+_MODELS = {kind: model for model, kind in _KIND.items()}
 ENCODE_STALE_BATCH = 500
 
 
@@ -125,13 +125,16 @@ def encode_stale() -> None:
 # --------------------------------------------------------------------------- status changes
 
 
-def record_status_change(obj: Programme | Demand | Organisation, before: str | None, after: str | None) -> None:
-    """Record a status change made by a conditional UPDATE (which flush hooks do not see)."""
-    if isinstance(obj, Organisation):
-        if {before, after} & {"approved", "suspended"}:
-            matchmaking.record_change("standing", obj.id)
-    elif _PUBLIC_STATUS[type(obj)] in (before, after) and before != after:
-        matchmaking.record_change(_KIND[type(obj)], obj.id)
+def _moves_catalogue(posting: Programme | Demand, before: str | None, after: str | None) -> bool:
+    """Whether a status change takes the posting into or out of the public catalogue."""
+    return before != after and _PUBLIC_STATUS[type(posting)] in (before, after)
+
+
+def record_status_change(posting: Programme | Demand, before: str | None, after: str | None) -> None:
+    """Record a posting's status change made by a conditional UPDATE, which the flush hooks
+    below do not see."""
+    if _moves_catalogue(posting, before, after):
+        matchmaking.record_change(_KIND[type(posting)], posting.id)
 
 
 def _status_change(obj) -> tuple[str | None, str | None] | None:
@@ -148,8 +151,7 @@ def _record_status_changes(session: Session, flush_context, instances) -> None:
     for obj in list(session.dirty):
         if isinstance(obj, (Programme, Demand)):
             change = _status_change(obj)
-            public = _PUBLIC_STATUS[type(obj)]
-            if change is not None and public in change:
+            if change is not None and _moves_catalogue(obj, *change):
                 session.add(matchmaking.CatalogueChange(kind=_KIND[type(obj)], entity_id=obj.id))
         elif isinstance(obj, Organisation):
             change = _status_change(obj)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flask import current_app, has_request_context
+from flask import current_app, g, has_request_context
 from sqlalchemy import func, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -249,7 +249,7 @@ def _mark_encoded(posting: Programme | Demand, key: str | None) -> None:
     set_committed_value(posting, "vectors_key", key)
     if is_public(posting):
         # Its new texts can now be matched: every worker picks the new version up.
-        record_change("programme" if isinstance(posting, Programme) else "demand", posting.id)
+        record_change(CATALOGUE_KIND[type(posting)], posting.id)
 
 
 def is_ready(posting: Programme | Demand, skills: Sequence[str] | None = None) -> bool:
@@ -385,38 +385,41 @@ class _Catalogue:
     def behind(self, state: tuple[int, int]) -> bool:
         newest, count_above_floor = state
         return newest > self.version or count_above_floor != len(self.recent)
-    ready: bool = True  # False: a placeholder served while the first build runs
+
+    @property
+    def ready(self) -> bool:
+        """False for the placeholder a request gets while its worker's first build runs."""
+        return self.matcher is not None
 
 
 _catalogues: dict[str, _Catalogue] = {}
-_building: set[str] = set()
 catalogue_wakeup = threading.Event()  # set by a request that saw a newer version
 # Set on an app whose process runs the catalogue thread (a gunicorn worker): its requests
 # leave the changes to that thread.
 BACKGROUND_UPKEEP = "chanjiao.catalogue_thread"
 
 
-def _public_programme():
-    return (Programme.status == "published") & (Organisation.status == "approved")
+# The status that puts a posting in the live catalogue (with its organisation approved).
+PUBLIC_STATUS = {Programme: "published", Demand: "open"}
+CATALOGUE_KIND = {Programme: "programme", Demand: "demand"}  # catalogue_change.kind
 
 
-def _open_demand():
-    return (Demand.status == "open") & (Organisation.status == "approved")
+def _public(model):
+    return (model.status == PUBLIC_STATUS[model]) & (Organisation.status == "approved")
 
 
 def public_programmes_query():
-    return select(Programme).join(Programme.organisation).where(_public_programme()).order_by(Programme.id)
+    return select(Programme).join(Programme.organisation).where(_public(Programme)).order_by(Programme.id)
 
 
 def open_demands_query():
-    return select(Demand).join(Demand.organisation).where(_open_demand()).order_by(Demand.id)
+    return select(Demand).join(Demand.organisation).where(_public(Demand)).order_by(Demand.id)
 
 
 def is_public(posting: Programme | Demand) -> bool:
     """Whether the posting belongs in the live catalogue (its organisation approved, the
     programme published or the demand open)."""
-    wanted = "published" if isinstance(posting, Programme) else "open"
-    return posting.status == wanted and posting.organisation.status == "approved"
+    return posting.status == PUBLIC_STATUS[type(posting)] and posting.organisation.status == "approved"
 
 
 def institution_standing() -> dict[str, str]:
@@ -444,12 +447,12 @@ def _change_state(floor: int) -> tuple[int, int]:
     return int(newest or floor), int(count or 0)
 
 
-def _load(model, where, ids: Iterable[int] | None = None) -> list[tuple[Any, list[str]]]:
+def _load(model, ids: Iterable[int] | None = None) -> list[tuple[Any, list[str]]]:
     """Public postings (all, or those of ``ids``) with their skill names, in two queries
     whatever the catalogue's size: no lazy loads, one posting at a time."""
     link = programme_skills if model is Programme else demand_skills
     column = link.c.programme_id if model is Programme else link.c.demand_id
-    chosen = select(model.id).join(model.organisation).where(where)
+    chosen = select(model.id).join(model.organisation).where(_public(model))
     if ids is not None:
         chosen = chosen.where(model.id.in_(list(ids)))
     rows = list(db.session.scalars(
@@ -490,8 +493,8 @@ def _build() -> _Catalogue:
         select(CatalogueChange.id).where(CatalogueChange.id > max(version - GAP_WINDOW, 0), CatalogueChange.id <= version)
     ))
     matcher = _new_matcher()
-    programmes = [(p, skills) for p, skills in _load(Programme, _public_programme()) if is_ready(p, skills)]
-    demands = [(d, skills) for d, skills in _load(Demand, _open_demand()) if is_ready(d, skills)]
+    programmes = [(p, skills) for p, skills in _load(Programme) if is_ready(p, skills)]
+    demands = [(d, skills) for d, skills in _load(Demand) if is_ready(d, skills)]
     if programmes:
         matcher.index_programmes([engine_programme(p, skills) for p, skills in programmes])
     if demands:
@@ -528,15 +531,14 @@ def _apply(catalogue: _Catalogue) -> bool:
         programme_ids |= set(db.session.scalars(select(Programme.id).where(Programme.organisation_id.in_(organisations))))
         demand_ids |= set(db.session.scalars(select(Demand.id).where(Demand.organisation_id.in_(organisations))))
         matcher.set_standing(institution_standing())
-    for model, ids, where, current, upsert, remove, convert in (
-        (Programme, programme_ids, _public_programme(), catalogue.programmes,
+    for model, ids, current, upsert, remove, convert in (
+        (Programme, programme_ids, catalogue.programmes,
          matcher.upsert_programmes, matcher.remove_programmes, engine_programme),
-        (Demand, demand_ids, _open_demand(), catalogue.demands,
-         matcher.upsert_demands, matcher.remove_demands, engine_demand),
+        (Demand, demand_ids, catalogue.demands, matcher.upsert_demands, matcher.remove_demands, engine_demand),
     ):
         if not ids:
             continue
-        public = _load(model, where, ids)
+        public = _load(model, ids)
         # An edit whose texts are not encoded yet keeps its previous version in the catalogue
         # until the encoding job has run (and recorded another change).
         ready = [(p, skills) for p, skills in public if is_ready(p, skills)]
@@ -598,20 +600,19 @@ def live_catalogue() -> _Catalogue:
     are applied here, in place.
     """
     if has_request_context() and current_app.extensions.get(BACKGROUND_UPKEEP):
+        # One catalogue (and one query) per request, however many lists its page shows.
+        if "chanjiao_catalogue" in g:
+            return g.chanjiao_catalogue
         with _lock:
             catalogue = _catalogues.get(_catalogue_key())
         if catalogue is None:
             catalogue_wakeup.set()
-            return _Catalogue(0, None, ready=False)
-        if catalogue.behind(_change_state(catalogue.floor)):
+            catalogue = _Catalogue(0, None)
+        elif catalogue.behind(_change_state(catalogue.floor)):
             catalogue_wakeup.set()
+        g.chanjiao_catalogue = catalogue
         return catalogue
     return update_catalogue()
-
-
-def catalogue_upkeep() -> None:
-    """One round of the worker's catalogue thread (see :mod:`chanjiao.jobs.background`)."""
-    update_catalogue()
 
 
 def warm_up(app, heartbeat=None) -> None:

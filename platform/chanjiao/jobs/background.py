@@ -7,14 +7,13 @@ never in the master, which must never load the encoder).
   runners never run one message twice at a time;
 - the ticker (every mode): ``tick()`` every minute; the lease lets one worker act;
 - the live catalogue: applies catalogue changes in place as soon as a request sees one
-  (or within a second), refreshes its statistics when due, and builds a new catalogue
-  in the background when the model changes, serving the previous one meanwhile.
+  (or within a second) and refreshes its statistics when due; requests keep being served
+  from the catalogue as it is meanwhile.
 """
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 from flask import Flask
@@ -24,14 +23,17 @@ from . import outbox, scheduler
 
 log = logging.getLogger(__name__)
 
-UPKEEP_SECONDS = 5
 CATALOGUE_POLL_SECONDS = 1.0
 _started: dict[int, list[threading.Thread]] = {}
 _stop = threading.Event()
 
 
-def _loop(app: Flask, name: str, body: Callable[[], None], wait: Callable[[], None]) -> None:
-    while not _stop.is_set():
+def loop(
+    app: Flask, name: str, body: Callable[[], None], wait: Callable[[], None], stop: threading.Event = _stop
+) -> None:
+    """Run ``body`` in a fresh app context, then ``wait``, until ``stop`` is set; a failure is
+    logged and the loop goes on."""
+    while not stop.is_set():
         try:
             with app.app_context():
                 try:
@@ -40,7 +42,7 @@ def _loop(app: Flask, name: str, body: Callable[[], None], wait: Callable[[], No
                     db.session.remove()
         except Exception:  # noqa: BLE001 - a background thread must never die
             log.exception("background %s failed; retrying", name)
-            _stop.wait(5)
+            stop.wait(5)
         wait()
 
 
@@ -59,18 +61,11 @@ def start(app: Flask) -> list[threading.Thread]:
 
     if current_mode == "thread":
         threads.append(threading.Thread(
-            target=_loop, args=(app, "outbox runner", outbox.run_pending, wait_for_work),
+            target=loop, args=(app, "outbox runner", outbox.run_pending, wait_for_work),
             name="chanjiao-outbox", daemon=True,
         ))
-    last_tick = [0.0]
-
-    def tick_and_upkeep() -> None:
-        if time.monotonic() - last_tick[0] >= scheduler.TICK_INTERVAL_SECONDS:
-            last_tick[0] = time.monotonic()
-            scheduler.tick()
-
     threads.append(threading.Thread(
-        target=_loop, args=(app, "ticker", tick_and_upkeep, lambda: _stop.wait(UPKEEP_SECONDS)),
+        target=loop, args=(app, "ticker", scheduler.tick, lambda: _stop.wait(scheduler.TICK_INTERVAL_SECONDS)),
         name="chanjiao-ticker", daemon=True,
     ))
 
@@ -84,7 +79,7 @@ def start(app: Flask) -> list[threading.Thread]:
 
     app.extensions[matchmaking.BACKGROUND_UPKEEP] = True
     threads.append(threading.Thread(
-        target=_loop, args=(app, "catalogue", matchmaking.catalogue_upkeep, wait_for_catalogue_change),
+        target=loop, args=(app, "catalogue", matchmaking.update_catalogue, wait_for_catalogue_change),
         name="chanjiao-catalogue", daemon=True,
     ))
     for thread in threads:

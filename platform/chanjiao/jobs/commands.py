@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 
 from ..extensions import db
 from . import outbox, registry, scheduler
+from .background import loop
 
 jobs_group = AppGroup("jobs", help="Background work: the outbox queue and the scheduler.")
 
@@ -71,16 +72,11 @@ def worker_command(burst: bool) -> None:
     app = current_app._get_current_object()
     stop = threading.Event()
 
-    def ticker() -> None:
-        while not stop.is_set():
-            with app.app_context():
-                try:
-                    scheduler.tick()
-                except Exception:  # noqa: BLE001
-                    app.logger.exception("tick failed")
-                finally:
-                    db.session.remove()
-            stop.wait(scheduler.TICK_INTERVAL_SECONDS)
+    def start_ticker() -> None:
+        threading.Thread(
+            target=loop, args=(app, "ticker", scheduler.tick, lambda: stop.wait(scheduler.TICK_INTERVAL_SECONDS), stop),
+            daemon=True, name="chanjiao-ticker",
+        ).start()
 
     if outbox.mode() == "rq":
         from rq import SimpleWorker
@@ -101,7 +97,7 @@ def worker_command(burst: bool) -> None:
             scheduler.tick()
             AppWorker([q], connection=q.connection).work(burst=True)
             return
-        threading.Thread(target=ticker, daemon=True, name="chanjiao-ticker").start()
+        start_ticker()
         try:
             AppWorker([q], connection=q.connection).work()
         finally:
@@ -112,7 +108,7 @@ def worker_command(burst: bool) -> None:
         scheduler.tick()
         click.echo(f"ran {outbox.run_pending()} messages")
         return
-    threading.Thread(target=ticker, daemon=True, name="chanjiao-ticker").start()
+    start_ticker()
     poll = float(app.config.get("JOBS_POLL_SECONDS", 2))
     click.echo(f"polling the outbox every {poll:g} s (no Redis configured)")
     try:
