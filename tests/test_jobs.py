@@ -328,3 +328,23 @@ def test_staff_see_failing_jobs_with_their_error_and_retry_one_once(app, client,
     assert (message.state, message.attempts) == ("pending", 0)
     audits = db.session.scalars(select(AuditLog).where(AuditLog.action == "outbox.retry")).all()
     assert [(a.actor_id, a.object_id) for a in audits] == [(staff.id, message.id)]
+
+
+def test_a_retry_is_refused_to_members_without_a_token_and_for_no_such_job(app, client, login, make):
+    from chanjiao.models import AuditLog
+
+    app.config["JOBS_MODE"] = "manual"
+    with unit_of_work():
+        jobs.enqueue("test.record", {"fail": "down"}, max_attempts=1)
+    jobs.run_pending()
+    [message] = _messages()
+    login(make.user(make.org("institution")))
+    assert client.post(f"/staff/jobs/{message.id}/retry").status_code == 403
+    client.post("/logout")
+    login(make.user(None, "staff"))
+    assert client.post(f"/staff/jobs/{message.id}/retry", csrf=False).status_code == 400
+    assert client.post("/staff/jobs/999999/retry").status_code == 404
+    assert client.post("/staff/jobs/abc/retry").status_code == 404
+    [message] = _messages()
+    assert (message.state, message.attempts) == ("failed", 1)
+    assert db.session.scalar(select(func.count()).select_from(AuditLog)) == 0
