@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 CLAIM_SECONDS = 300  # a runner that dies mid-message loses its claim after this
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 3600
-DEFAULT_MAX_ATTEMPTS = 8  # 5 s, 10 s, 20 s … about 21 minutes in all before giving up
+DEFAULT_MAX_ATTEMPTS = 8  # 5 s, 10 s, 20 s … 320 s: about 11 minutes in all before giving up
 
 _NEW = "chanjiao.outbox.new"  # messages added in this session's open transaction
 _COMMITTED = "chanjiao.outbox.committed"  # ids committed, not yet handed to the queue
