@@ -55,7 +55,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from html.parser import HTMLParser
@@ -157,7 +157,14 @@ def setup_database(spec: dict) -> dict:
     from chanjiao.auth.services import create_user
     from chanjiao.choices import CHAOYANG_AREAS
     from chanjiao.extensions import db
-    from chanjiao.models import Demand, Organisation, Programme, Skill, demand_skills, programme_skills
+    from chanjiao.models import (
+        Demand,
+        Organisation,
+        Programme,
+        Skill,
+        demand_skills,
+        programme_skills,
+    )
     from chanjiao.models._common import utcnow
     from chanjiao.postings.services import DemandInput, create_demand, publish_demand
     from chanjiao.skill_vocabulary import VOCABULARY

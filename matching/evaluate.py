@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import DirectoryVectorStore
 from .calibration import (
     ProbabilityCalibrator,
     brier_score,
@@ -40,10 +41,9 @@ from .calibration import (
     expected_calibration_error,
     mann_whitney_auroc,
 )
-from .cache import DirectoryVectorStore
 from .encoders import encoder_by_name
-from .features import FEATURES, LEXICAL_FEATURES
 from .errors import InputError
+from .features import FEATURES, LEXICAL_FEATURES
 from .loaders import load_demands, load_programmes, load_qrels
 from .pipeline import Matcher
 from .ranking import MODEL_DIR, PairwiseLinearRanker
@@ -382,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
             without.append((cand, X))
         _log(f"features without the judged programmes in {time.perf_counter() - t0 - encode_seconds - sum(times) / 1000:.1f}s")
 
-    y_of = [np.array([qrels[d][pid[c]] if pid[c] in qrels[d] else 0 for c in cand], dtype=float) for d, cand, _, _ in feats]
+    y_of = [np.array([qrels[d].get(pid[c], 0) for c in cand], dtype=float) for d, cand, _, _ in feats]
     cols = np.arange(len(names)) if dense else np.array([names.index(f) for f in LEXICAL_FEATURES])
 
     def fit(rows: Sequence[int]) -> PairwiseLinearRanker:
@@ -510,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         # with the probability of that list, best first, as match_programme lists them.
         judged_programmes = {p for d, _, _, _ in feats for p in qrels[d]}
         by_programme: dict[int, list[tuple[float, float, float]]] = {}
-        for i, (d, cand, _, _) in enumerate(feats):
+        for i, (_, cand, _, _) in enumerate(feats):
             for j, c in enumerate(cand):
                 if pid[c] in judged_programmes:
                     by_programme.setdefault(int(c), []).append((probs[i][j], scores[i][j], float(y_of[i][j] >= 1), i))

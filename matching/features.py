@@ -448,7 +448,7 @@ def _best_rows(S: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndar
         return out
     best = np.maximum.reduceat(S, starts[nonempty], axis=0)
     seg = np.repeat(np.arange(int(nonempty.sum())), counts[nonempty])
-    pos = np.where(S == best[seg], np.arange(S.shape[0])[:, None], S.shape[0])
+    pos = np.where(best[seg] == S, np.arange(S.shape[0])[:, None], S.shape[0])
     out[nonempty] = np.minimum.reduceat(pos, starts[nonempty], axis=0)
     return out
 

@@ -27,8 +27,7 @@ _jieba = None
 # Words that carry no topic in programme and posting texts; they would otherwise add noise to
 # every pair because descriptions are written from the same templates.
 STOPWORDS = frozenset(
-    "的 和 与 及 等 或 在 对 并 为 了 具有 能够 能力 进行 相关 从事 工作 掌握 熟悉 了解 基本 基础 "
-    "知识 技能 要求 主要 方面 一定 良好 运用 使用 各种 有关 一般 以及 其他 负责".split()
+    ["的", "和", "与", "及", "等", "或", "在", "对", "并", "为", "了", "具有", "能够", "能力", "进行", "相关", "从事", "工作", "掌握", "熟悉", "了解", "基本", "基础", "知识", "技能", "要求", "主要", "方面", "一定", "良好", "运用", "使用", "各种", "有关", "一般", "以及", "其他", "负责"]
 )
 
 
@@ -207,7 +206,7 @@ class BM25:
         self,
         texts: Sequence[str] | None = None,
         tokens: Sequence[Sequence[str]] | None = None,
-    ) -> "BM25":
+    ) -> BM25:
         """Build the index.
 
         Parameters
@@ -341,7 +340,7 @@ class BM25:
         self,
         keep: np.ndarray | None = None,
         tokens_of: Callable[[np.ndarray], Sequence[Sequence[str]]] | None = None,
-    ) -> "BM25":
+    ) -> BM25:
         """Recompute the statistics and the weights, optionally keeping only some documents.
 
         Terms are numbered again in order of first occurrence in the kept documents, as
@@ -504,7 +503,7 @@ class BM25:
         np.save(d / "shape.npy", np.array(w.shape, dtype=np.int64))
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> "BM25":
+    def load(cls, directory: str | os.PathLike[str]) -> BM25:
         """Load an index written by :meth:`save`.
 
         Parameters

@@ -85,7 +85,8 @@ def split_duties(text: str) -> tuple[str, list[str]]:
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
-        fh = open(path, encoding="utf-8")
+        # Only the open is guarded, so only its OSError becomes an InputError; `with fh` closes it.
+        fh = open(path, encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
         raise InputError(f"cannot open {path}: {exc.strerror}") from exc
     with fh:
@@ -243,7 +244,8 @@ def load_qrels(path: str | os.PathLike[str]) -> dict[str, dict[str, int]]:
     path = Path(path)
     qrels: dict[str, dict[str, int]] = {}
     try:
-        fh = open(path, encoding="utf-8")
+        # Only the open is guarded, so only its OSError becomes an InputError; `with fh` closes it.
+        fh = open(path, encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
         raise InputError(f"cannot open {path}: {exc.strerror}") from exc
     with fh:

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibration import ProbabilityCalibrator
 from .cache import CachedEncoder, DirectoryVectorStore, VectorStore, namespace, text_key
+from .calibration import ProbabilityCalibrator
 from .encoders import Encoder, default_encoder, l2_normalise
 from .errors import InputError, MatchingError
 from .features import (
@@ -1184,7 +1184,7 @@ class Matcher:
                 options.append((-covered, size, -sum(scores[order[c]] for c in combo), combo, mask))
         options.sort(key=lambda o: o[:3])
         out = []
-        for neg_cov, size, neg_score, combo, mask in options[:n]:
+        for _, _, neg_score, combo, mask in options[:n]:
             pids = tuple(idx.programmes[cand[order[c]]].id for c in combo)
             out.append(
                 Bundle(

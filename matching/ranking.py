@@ -65,7 +65,7 @@ class PairwiseLinearRanker(BaseEstimator):
         self.feature_names = feature_names
         self.pair_weight = pair_weight
 
-    def fit(self, X: Any, y: Any, groups: Any = None) -> "PairwiseLinearRanker":
+    def fit(self, X: Any, y: Any, groups: Any = None) -> PairwiseLinearRanker:
         """Learn weights from graded examples.
 
         Parameters
@@ -164,7 +164,7 @@ class PairwiseLinearRanker(BaseEstimator):
         return ((X - self.mean_) / self.scale_) * self.coef_
 
     @classmethod
-    def from_weights(cls, feature_names: Sequence[str], weights: dict[str, float]) -> "PairwiseLinearRanker":
+    def from_weights(cls, feature_names: Sequence[str], weights: dict[str, float]) -> PairwiseLinearRanker:
         """Build an unlearned ranker from hand-set weights on raw feature values.
 
         Used as the starting point before any training data exists (and by the evaluator,
@@ -212,7 +212,7 @@ class PairwiseLinearRanker(BaseEstimator):
             np.save(d / f"ranker_{name.rstrip('_')}.npy", getattr(self, name))
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> "PairwiseLinearRanker":
+    def load(cls, directory: str | os.PathLike[str]) -> PairwiseLinearRanker:
         """Read a ranker written by :meth:`save`.
 
         Parameters

@@ -10,7 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from chanjiao import matchmaking
 from chanjiao.alerts import services
 from chanjiao.extensions import db
-from chanjiao.models import AuditLog, MatchAlert, MatchAlertDelivery, Notification, OutboxMessage, Programme
+from chanjiao.models import (
+    AuditLog,
+    MatchAlert,
+    MatchAlertDelivery,
+    Notification,
+    OutboxMessage,
+    Programme,
+)
 
 COOKING = dict(title="中式烹调师实训", description="酒店后厨热菜制作", modules=[{"name": "刀工", "hours": 40}],
                outcomes=["能出品热菜"], certificate_name="中式烹调师（四级）", subsidy_eligible=False)

@@ -582,8 +582,8 @@ def _levels_agree(body: dict) -> None:
 def crowd(make, market):
     """Enough unrelated programmes and demands that some candidates fall below tau."""
     other = make.org("institution")
-    for n, (title, module) in enumerate([("西式面点师培训", "面包烘焙"), ("插花艺术入门", "花材养护"),
-                                         ("茶艺师培训", "冲泡技艺"), ("网络直播带货", "直播脚本")]):
+    for title, module in [("西式面点师培训", "面包烘焙"), ("插花艺术入门", "花材养护"),
+                          ("茶艺师培训", "冲泡技艺"), ("网络直播带货", "直播脚本")]:
         make.programme(other, title=title, description=f"{module}课程", modules=[{"name": module, "hours": 20}],
                        outcomes=[f"掌握{module}"], certificate_name=f"{title}证书", total_hours=20)
     enterprise = make.org("enterprise")

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import delete, select
+
 from chanjiao.curation import services
 from chanjiao.errors import PermissionDenied
 from chanjiao.extensions import db
 from chanjiao.models import AuditLog, InterestRequest, Notification, Pairing
 from chanjiao.postings import services as postings
 from chanjiao.postings.services import DemandInput
-from sqlalchemy import delete, select
 
 
 @pytest.fixture

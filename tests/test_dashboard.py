@@ -1,7 +1,7 @@
 """The organisation dashboard: status banner, posting counts and the posting table."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ def test_enterprise_sees_its_demands_and_counts(client, make, login):
     organisation = make.org("enterprise")
     login(make.user(organisation, role="org_member"))
     make.demand(organisation, status="open", title="叉车司机需求",
-                updated_at=datetime(2026, 5, 2, 8, 30, tzinfo=timezone.utc))
+                updated_at=datetime(2026, 5, 2, 8, 30, tzinfo=UTC))
     make.demand(organisation, status="draft", title="仓储主管需求")
     make.demand(make.org(), status="open", title="别家企业的需求")
     make.programme(make.org("institution"), title="别家课程")

@@ -38,10 +38,9 @@ def _messages() -> list[OutboxMessage]:
 
 
 def test_a_rolled_back_unit_leaves_no_message_and_runs_nothing(app):
-    with pytest.raises(RuntimeError):
-        with unit_of_work():
-            jobs.enqueue("test.record", {"n": 1})
-            raise RuntimeError("the change failed")
+    with pytest.raises(RuntimeError), unit_of_work():
+        jobs.enqueue("test.record", {"n": 1})
+        raise RuntimeError("the change failed")
     assert _messages() == []
     assert CALLS == []
 

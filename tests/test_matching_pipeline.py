@@ -19,7 +19,6 @@ from matching.units import skill_phrase
 
 # The encoder fixtures (e5_encoder, e5_store, e5_cached, e5_matcher, minilm_encoder) are
 # registered from tests/matching_fixtures.py by conftest's pytest_plugins.
-
 from .matching_fixtures import DEMANDS, EXPECTED_BEST, PROGRAMMES, STANDING
 
 pytestmark = pytest.mark.slow

@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
+
 from chanjiao.errors import (
     InvalidTransition,
     NotFound,
@@ -15,7 +17,6 @@ from chanjiao.models import AuditLog, DemoPlatform, Notification, Objection, Pai
 from chanjiao.models._common import utcnow
 from chanjiao.platforms import services
 from chanjiao.platforms.services import Outcomes, PlatformInput
-from sqlalchemy import func, select
 
 
 @pytest.fixture

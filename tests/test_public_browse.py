@@ -1,7 +1,7 @@
 """Public browsing: visibility, Chinese search, filters, pagination, detail pages, home."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -153,7 +153,7 @@ def test_programme_search_combines_with_filters(client, make, orgs):
 
 
 def test_newest_first_without_a_query(client, make, orgs):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     make.demand(orgs["enterprise"], title="较早的需求", published_at=now - timedelta(days=3))
     make.demand(orgs["enterprise"], title="最新的需求", published_at=now)
     make.demand(orgs["enterprise"], title="中间的需求", published_at=now - timedelta(days=1))
@@ -240,7 +240,7 @@ def test_invalid_filter_values_are_explained_and_ignored(client, make, orgs):
 
 def test_pagination_uses_page_size_and_keeps_filters(app, client, make, orgs):
     app.config["PAGE_SIZE"] = 3
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for n in range(7):
         make.programme(orgs["institution"], title=f"分页项目{n}号", mode="online",
                        published_at=now - timedelta(hours=n))

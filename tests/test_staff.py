@@ -1,7 +1,7 @@
 """Association staff: counts, the approval queue, decisions and membership."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -30,8 +30,8 @@ def audit(organisation: Organisation) -> list[AuditLog]:
 
 
 def test_index_shows_counts_and_the_queue_oldest_first(client, make, staff):
-    old = make.org(status="pending", name="老申请企业", created_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
-    new = make.org(status="pending", name="新申请企业", created_at=datetime(2026, 3, 1, tzinfo=timezone.utc))
+    old = make.org(status="pending", name="老申请企业", created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    new = make.org(status="pending", name="新申请企业", created_at=datetime(2026, 3, 1, tzinfo=UTC))
     approved = make.org(kind="institution", status="approved", name="已通过学校")
     make.demand(make.org(), status="open")
     make.programme(approved, status="draft")

@@ -90,14 +90,13 @@ def test_a_refused_button_writes_nothing_and_flashes_the_message(client, member,
 
 
 def test_a_nested_unit_commits_nothing_and_the_outer_failure_undoes_it(app):
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError), unit_of_work():
         with unit_of_work():
-            with unit_of_work():
-                db.session.add(Skill(name="焊工", synonyms=[]))
-            db.session.flush()
-            assert in_unit_of_work() and count(Skill) == 1
-            assert committed_count("skill") == 0, "the inner unit must not commit"
-            raise RuntimeError("after the inner unit")
+            db.session.add(Skill(name="焊工", synonyms=[]))
+        db.session.flush()
+        assert in_unit_of_work() and count(Skill) == 1
+        assert committed_count("skill") == 0, "the inner unit must not commit"
+        raise RuntimeError("after the inner unit")
     assert not in_unit_of_work()
     assert count(Skill) == 0 and committed_count("skill") == 0
 
@@ -113,9 +112,8 @@ def test_an_inner_failure_caught_inside_the_outer_unit_does_not_roll_it_back(app
     # Inner units join the outer transaction: only the outer one decides.
     with unit_of_work():
         db.session.add(Skill(name="焊工", synonyms=[]))
-        with pytest.raises(ValueError):
-            with unit_of_work():
-                raise ValueError("refused")
+        with pytest.raises(ValueError), unit_of_work():
+            raise ValueError("refused")
     assert committed_count("skill") == 1
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from flask.cli import AppGroup, with_appcontext
 from flask import Flask
+from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
 
 from .curation.commands import suggest

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 from flask import current_app, g, has_request_context
 from sqlalchemy import func, select, update
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
 
 import matching as engine
 from matching.calibration import ProbabilityCalibrator
@@ -577,9 +577,9 @@ def update_catalogue(force_refresh: bool = False) -> _Catalogue:
     key = _catalogue_key()
     with _lock:
         catalogue = _catalogues.get(key)
-        if catalogue is not None and catalogue.behind(_change_state(catalogue.floor)):
-            if not _apply(catalogue):
-                catalogue = None
+        if (catalogue is not None and catalogue.behind(_change_state(catalogue.floor))
+                and not _apply(catalogue)):
+            catalogue = None
     if catalogue is None:
         # Built outside the lock: the previous catalogue serves until the swap.
         fresh = _build()

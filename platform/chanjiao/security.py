@@ -1,8 +1,9 @@
 """Route-level authorisation, declared once per route. Services check again at object level."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from flask import abort
 from flask_login import current_user, login_required

@@ -20,10 +20,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased, selectinload
 
 from .. import choices, matchmaking
-from ..matches.labels import level_label as member_level_label
 from ..common import change_if, clean_text, get_by_id
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
+from ..matches.labels import level_label as member_level_label
 from ..models import (
     AuditLog,
     Demand,

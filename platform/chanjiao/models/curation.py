@@ -24,7 +24,6 @@ from ._common import UTCDateTime, utcnow
 from .accounts import Organisation, User
 from .postings import Demand, Programme
 
-
 # The rows the live-pair index covers; literal SQL, so that an ON CONFLICT clause naming it
 # matches the index exactly on SQLite (which cannot match a partial index with parameters).
 LIVE_PAIR_WHERE = text("status IN ('pending', 'accepted')")

@@ -7,7 +7,6 @@ validates, changes state, flushes and raises domain errors. Views and commands c
 from __future__ import annotations
 
 import logging
-
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date

@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from .. import choices, search
+from ..common import clean_text, get_by_id
 from ..errors import NotFound
 from ..extensions import db
 from ..models import Demand, Organisation, Programme, Skill, User
-from ..common import clean_text, get_by_id
 from ..postings.services import Page
 from ..skills import find_skill
 
