@@ -1,4 +1,4 @@
-# Chanjiao: `make run` serves the platform, `make test` runs the whole suite.
+# Chanjiao: `make run` serves the platform, `make test` sets up and runs the whole suite.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -46,7 +46,11 @@ run: install translations
 	$(VENV)/bin/flask --app wsgi init-instance
 	$(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
+# The Debian packages and local servers the suite uses (installed and started when missing),
+# then the linter, then the tests.
 test: install-test translations
+	scripts/test_prerequisites.sh
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install-test
@@ -63,7 +67,7 @@ eval: install-test
 	$(PY) -m matching.evaluate $(VOCMATCH) --cv 5 --abstention
 
 lint: install-test
-	$(PY) -m compileall -q platform matching tests
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache
