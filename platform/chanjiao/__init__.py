@@ -62,6 +62,9 @@ def _init_extensions(app: Flask) -> None:
     from .extensions import mail as mailman
 
     mailman.init_app(app)
+    from . import web_security
+
+    web_security.init_app(app)
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:

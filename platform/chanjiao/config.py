@@ -61,6 +61,15 @@ class DefaultConfig:
     MAIL_DEFAULT_SENDER = "产教平台 <noreply@chanjiao.local>"
     # Absolute links in e-mails (a job has no request to read the host from).
     PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+    # Served over HTTPS (directly or behind a TLS proxy): Secure cookies, HSTS and a redirect
+    # from http. Off by default so that `make run` on http://127.0.0.1:8000 can log in.
+    HTTPS = False
+    # Reverse proxies in front of the app (nginx = 1) whose X-Forwarded-For/-Proto/-Host are
+    # believed; 0 believes none, so a client cannot fake its address to the login throttle.
+    TRUSTED_PROXIES = 0
+    # Footer filing numbers a site hosted in mainland China must show; empty shows nothing.
+    ICP_BEIAN = ""  # e.g. 京ICP备12345678号-1, linked to beian.miit.gov.cn
+    PSB_BEIAN = ""  # e.g. 京公网安备11010502000001号, linked to its record at beian.mps.gov.cn
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
