@@ -1,0 +1,1 @@
+"""Backups: ``flask backup create`` / ``verify`` / ``restore`` (see :mod:`.services`)."""
