@@ -16,6 +16,7 @@ from .uow import unit_of_work
 
 def register_cli(app: Flask) -> None:
     from .auth.commands import commands as auth_commands
+    from .backup.commands import backup_group
     from .demo.commands import commands as demo_commands
     from .jobs.commands import jobs_group
     from .postings.commands import commands as postings_commands
@@ -23,6 +24,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(init_instance)
     app.cli.add_command(matching_group)
     app.cli.add_command(jobs_group)
+    app.cli.add_command(backup_group)
     for command in (*auth_commands, *demo_commands, *postings_commands):
         app.cli.add_command(command)
 
