@@ -8,8 +8,10 @@ buttons that change something and go back to a page with a message.
 """
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from flask import abort, flash, redirect
 from werkzeug.wrappers import Response
@@ -18,6 +20,30 @@ from .errors import DomainError, NotFound, PermissionDenied
 from .uow import unit_of_work
 
 T = TypeVar("T")
+
+
+def is_same_site_path(target: str | None, *, under: str = "/") -> bool:
+    r"""Whether ``target`` is a path on this site (below ``under``) that a browser cannot read as
+    another host. Browsers drop tabs and line breaks inside URLs and read ``\\`` as ``/``, so
+    ``/\t/evil.example`` and ``/\\evil.example`` both mean ``//evil.example``: any control or
+    space character, a backslash, a scheme or a host refuses the target outright."""
+    if not target or not target.startswith("/"):
+        return False
+    if "\\" in target or any(
+        ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in target
+    ):
+        return False
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return False
+    return parts.path.startswith(under)
+
+
+def safe_next(target: str | None, default: str, *, under: str = "/") -> str:
+    """``target`` if it is a same-site path (see :func:`is_same_site_path`), else ``default``.
+    The one rule for every ``next`` a visitor can send: anything else is an open redirect."""
+    return target if target is not None and is_same_site_path(target, under=under) else default
+
 
 STATUS_FOR: dict[type[DomainError], int] = {NotFound: 404, PermissionDenied: 403}
 

@@ -20,7 +20,7 @@ from ..errors import DomainError, NotFound, PermissionDenied
 from ..platforms import services as platforms
 from ..security import org_admin_required, org_user_required, staff_required
 from ..uow import unit_of_work
-from ..views_common import abort_for, act
+from ..views_common import abort_for, act, safe_next
 from . import services
 from .forms import OutcomesForm, PairingCreateForm, PlatformForm, ReasonForm
 
@@ -81,12 +81,9 @@ def decide(pairing_id: int, decision: str):
     else:
         flash(_("已驳回对接：%(demand)s ↔ %(programme)s。", demand=pairing.demand.title,
                 programme=pairing.programme.title), "success")
-    return redirect(request.form.get("next_url") if _safe_next() else url_for("curation.queue"))
-
-
-def _safe_next() -> bool:
-    target = request.form.get("next_url", "")
-    return target.startswith("/staff/curation") and not target.startswith("//")
+    return redirect(safe_next(
+        request.form.get("next_url"), url_for("curation.queue"), under="/staff/curation"
+    ))
 
 
 @bp.post("/staff/curation/pairings")

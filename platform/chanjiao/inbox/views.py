@@ -8,19 +8,15 @@ from flask_login import current_user
 from ..errors import NotFound
 from ..security import login_required
 from ..uow import unit_of_work
+from ..views_common import is_same_site_path, safe_next
 from . import services
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 
 
-def _same_site(link: str) -> bool:
-    # Only paths on this site: a stored absolute URL would make this an open redirect.
-    return link.startswith("/") and not link.startswith("//") and "\\" not in link
-
-
 @bp.app_template_filter("same_site_link")
 def same_site_link(link: str | None) -> str:
-    return link if link and _same_site(link) else ""
+    return safe_next(link, "")
 
 
 @bp.get("/")
@@ -37,7 +33,7 @@ def read(notification_id: int):
             link = services.mark_read(current_user, notification_id).link
     except NotFound:
         abort(404)
-    if link and _same_site(link):
+    if link and is_same_site_path(link):
         return redirect(link)
     return redirect(url_for("inbox.index"))
 

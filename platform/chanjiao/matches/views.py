@@ -11,7 +11,7 @@ from flask_login import current_user
 from ..errors import DomainError, NotFound, PermissionDenied
 from ..security import org_kind_required, org_user_required, staff_required
 from ..uow import unit_of_work
-from ..views_common import act
+from ..views_common import act, safe_next
 from . import labels, services
 from .forms import ActionForm, DecisionForm, InterestForm
 
@@ -26,14 +26,6 @@ def _match_labels():
 @bp.app_template_global("match_level_bounds")
 def _match_level_bounds() -> dict[str, int]:
     return services.level_bounds()
-
-
-def safe_next(target: str | None, default: str) -> str:
-    """A same-site path to go back to, or ``default`` (no open redirects)."""
-    target = (target or "").strip()
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    return target
 
 
 def _matches_page(load: Callable, template: str, **context):

@@ -5,6 +5,7 @@ from flask import Blueprint, abort, redirect, render_template, request, session,
 from flask_login import current_user
 
 from ..errors import NotFound
+from ..views_common import safe_next
 from . import services
 
 bp = Blueprint("public", __name__)
@@ -62,8 +63,4 @@ def programme_detail(programme_id: int):
 def set_language(code: str):
     if code in ("zh_CN", "en"):
         session["lang"] = code
-    target = request.form.get("next", "")
-    # Only same-site paths: an absolute URL here would be an open redirect.
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("public.home")
-    return redirect(target)
+    return redirect(safe_next(request.form.get("next"), url_for("public.home")))
