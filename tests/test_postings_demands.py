@@ -294,12 +294,22 @@ def test_markup_is_stored_as_typed_and_escaped(client, member, make):
         assert script not in html and "&lt;script&gt;" in html
 
 
-def test_control_characters_are_dropped_not_a_500(client, member):
-    """PostgreSQL refuses NUL in text: it must be removed before it reaches the database."""
-    data = {**VALID, "title": "养老\x00护理员", "duties": "职责\x00一\n职责二", "skills": "养老\x00护理"}
+def test_control_characters_are_refused_naming_the_field_not_a_500(client, member):
+    """PostgreSQL refuses NUL in text; the form names the field instead of storing or dropping it."""
+    data = {**VALID, "title": "养老\x00护理员", "duties": "职责\x00一\n职责二"}
+    response = client.post("/my/demands/new", data=data)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "岗位名称含有不可见的控制字符（U+0000）" in html
+    assert "岗位职责含有不可见的控制字符（U+0000）" in html
+    assert db.session.scalar(select(func.count()).select_from(Demand)) == 0
+
+
+def test_zero_width_characters_pasted_from_word_are_stripped(client, member):
+    data = {**VALID, "title": "\ufeff养老\u200b护理员\u200d", "skills": "养老\u200c护理"}
     assert client.post("/my/demands/new", data=data).status_code == 302
     demand = db.session.scalar(select(Demand))
-    assert demand.title == "养老护理员" and demand.duties == ["职责一", "职责二"]
+    assert demand.title == "养老护理员"
     assert [s.name for s in demand.skills] == ["养老护理"]
 
 

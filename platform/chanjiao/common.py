@@ -14,9 +14,67 @@ T = TypeVar("T")
 MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL: a larger one in a URL is a 404, not a 500
 
 
+# Pasted from Word and WeChat, text carries zero-width spaces and joiners and byte-order marks:
+# they are invisible and mean nothing in our data, so they go silently.
+ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff"))
+LINE_CONTROLS = "\n\r\t"
+# Characters that show nothing on their own: a title made of these alone is empty to a reader.
+BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def clean_text(value: str) -> str:
-    """Drop control characters other than line breaks and tabs (PostgreSQL refuses NUL)."""
-    return "".join(ch for ch in value if ch in "\n\r\t" or unicodedata.category(ch) != "Cc")
+    """Drop zero-width characters and control characters other than line breaks and tabs.
+    For what is only read (search boxes, filters); text that is stored goes through
+    :func:`visible_text`, which refuses what this drops."""
+    value = value.translate(ZERO_WIDTH)
+    return "".join(ch for ch in value if ch in LINE_CONTROLS or unicodedata.category(ch) != "Cc")
+
+
+def forbidden_characters(value: str) -> list[str]:
+    """The control and format characters (Cc, Cf: bidi overrides and isolates among them) left
+    in ``value`` once zero-width characters are gone, as ``U+202E`` codes, each once."""
+    found: dict[str, None] = {}
+    for ch in value.translate(ZERO_WIDTH):
+        if ch not in LINE_CONTROLS and unicodedata.category(ch) in ("Cc", "Cf"):
+            found[f"U+{ord(ch):04X}"] = None
+    return list(found)
+
+
+def has_visible_character(value: str) -> bool:
+    return any(
+        not ch.isspace()
+        and ch not in BLANK_CHARACTERS
+        and unicodedata.category(ch)[0] not in ("C", "M", "Z")
+        for ch in value
+    )
+
+
+def visible_text(
+    value: str | None, label: str, field: str | None = None, *, required: bool = False
+) -> str:
+    """``value`` as stored text: zero-width characters stripped, then surrounding space.
+
+    A bidi override can make "\u202eexe.pdf" read as "fdp.exe" and hides text from reviewers, so
+    control and format characters are refused, not dropped, with a message naming the field
+    (``label``, already translated). With ``required``, text that shows no character is refused
+    as empty.
+    """
+    from flask_babel import gettext as _
+
+    from .errors import ValidationFailed
+
+    text = (value or "").translate(ZERO_WIDTH)
+    codes = forbidden_characters(text)
+    if codes:
+        raise ValidationFailed(
+            _("%(field)s含有不可见的控制字符（%(codes)s），请删除后重新输入。",
+              field=label, codes="、".join(codes[:3])),
+            field=field,
+        )
+    text = text.strip()
+    if required and not has_visible_character(text):
+        raise ValidationFailed(_("请填写%(field)s。", field=label), field=field)
+    return text
 
 
 def get_by_id(model: type[T], object_id: int) -> T | None:

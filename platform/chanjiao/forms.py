@@ -1,14 +1,17 @@
 """Form base shared by every blueprint."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 
-from .common import clean_text
+from .common import ZERO_WIDTH, forbidden_characters
 
 
 class CleanForm(FlaskForm):
-    """A form whose submitted text loses control characters before anything reads it."""
+    """A form whose submitted text loses zero-width characters before anything reads it, and
+    which refuses control and format characters (bidi overrides among them) next to the field
+    that holds them, instead of storing or silently changing them."""
 
     class Meta(FlaskForm.Meta):
         def wrap_formdata(self, form, formdata):
@@ -16,6 +19,25 @@ class CleanForm(FlaskForm):
             if data is None:
                 return None
             return MultiDict(
-                (key, clean_text(value) if isinstance(value, str) else value)
+                (key, value.translate(ZERO_WIDTH) if isinstance(value, str) else value)
                 for key, value in data.items(multi=True)
             )
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self:
+            if field.type in ("CSRFTokenField", "HiddenField"):
+                continue
+            texts = field.data if isinstance(field.data, list | tuple) else [field.data]
+            codes = [
+                code for text in texts if isinstance(text, str)
+                for code in forbidden_characters(text)
+            ]
+            codes = list(dict.fromkeys(codes))
+            if codes:
+                field.errors = [*field.errors, _(
+                    "%(field)s含有不可见的控制字符（%(codes)s），请删除后重新输入。",
+                    field=field.label.text, codes="、".join(codes[:3]),
+                )]
+                valid = False
+        return valid

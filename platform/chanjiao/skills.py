@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from .common import ZERO_WIDTH
 from .errors import ValidationFailed
 from .extensions import db
 from .models import Skill
@@ -17,9 +18,9 @@ _SPACES = re.compile(r"\s+")
 
 
 def normalise_skill_name(name: str) -> str:
-    """NFKC (full-width to half-width), control characters removed, trimmed, inner whitespace
+    """NFKC (full-width to half-width), zero-width and control characters removed, trimmed, inner whitespace
     collapsed. (PostgreSQL refuses NUL in text, so a typed one must never reach a query.)"""
-    name = unicodedata.normalize("NFKC", name)
+    name = unicodedata.normalize("NFKC", name).translate(ZERO_WIDTH)
     name = "".join(ch for ch in name if ch.isspace() or unicodedata.category(ch) != "Cc")
     return _SPACES.sub(" ", name).strip()
 

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..common import change_if, clean_text
+from ..common import change_if, clean_text, has_visible_character, visible_text
 from ..errors import DomainError, InvalidTransition, NotFound, PermissionDenied
 from ..extensions import db
 from ..models import LoginThrottle, PasswordResetToken, User
@@ -150,6 +150,9 @@ def create_user(
         raise DomainError(_("请输入有效的电子邮箱地址。"), field="email")
     if find_user_by_email(email) is not None:
         raise DomainError(_("该邮箱已注册。"), field="email")
+    name = visible_text(name, _("姓名"), "user_name")
+    if not has_visible_character(name):
+        raise DomainError(_("请输入您的姓名。"), field="user_name")
     check_password_strength(password)
     if role in ("staff", "admin") and organisation_id is not None:
         raise DomainError(_("协会工作人员账号不属于任何机构。"), field="role")
@@ -157,7 +160,7 @@ def create_user(
         raise DomainError(_("机构账号必须属于一个机构。"), field="role")
     user = User(
         email=email,
-        name=name.strip(),
+        name=name,
         password_hash=hash_password(password),
         role=role,
         organisation_id=organisation_id,

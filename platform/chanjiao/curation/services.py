@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased, selectinload
 
 from .. import choices, matchmaking
-from ..common import change_if, clean_text, get_by_id
+from ..common import change_if, clean_text, get_by_id, visible_text
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
 from ..matches.labels import level_label as member_level_label
@@ -461,7 +461,7 @@ def decide(actor: User, pairing_id: int, decision: str, reason: str = "") -> Pai
     pairing = get_pairing(actor, pairing_id)
     if decision not in DECISIONS:
         raise ValidationFailed(_("未知的操作。"))
-    reason = clean_text(reason or "").strip()
+    reason = visible_text(reason, _("理由"), "reason")
     if len(reason) > MAX_REASON_LENGTH:
         raise ValidationFailed(_("理由不能超过 %(n)s 个字符。", n=MAX_REASON_LENGTH), field="reason")
     if decision == "reject" and not reason:

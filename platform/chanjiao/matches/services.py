@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .. import matchmaking
 from ..alerts import services as alert_services
-from ..common import change_if, clean_text, get_by_id
+from ..common import change_if, get_by_id, visible_text
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
 from ..inbox.services import notify
@@ -317,7 +317,8 @@ def _require_member(actor: User) -> Organisation:
 
 
 def _clean(value: str | None, limit: int, field_name: str) -> str:
-    text = clean_text(value or "").strip()
+    label = _("留言") if field_name == "message" else _("回复")
+    text = visible_text(value, label, field_name)
     if len(text) > limit:
         raise ValidationFailed(_("最多 %(n)s 个字。", n=limit), field=field_name)
     return text

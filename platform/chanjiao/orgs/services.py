@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import choices
 from ..auth import services as accounts
-from ..common import change_if, get_by_id
+from ..common import change_if, get_by_id, has_visible_character, visible_text
 from ..errors import DomainError, InvalidTransition, NotFound, PermissionDenied
 from ..extensions import db
 from ..models import Invitation, Organisation, User
@@ -62,6 +62,18 @@ def credit_code_message(problem: str) -> str:
     }[problem]
 
 
+def _visible_fields(values: dict) -> dict[str, str]:
+    """The organisation's free-text fields as stored text (:func:`visible_text`)."""
+    labels = {
+        "name": _("机构名称"), "address": _("地址"), "description": _("机构简介"),
+        "contact_name": _("联系人"),
+    }
+    return {
+        key: visible_text(values.get(key), label, key)
+        for key, label in labels.items() if key in values
+    }
+
+
 def _check_organisation(data: OrganisationData) -> None:
     # The form checks all of this too; the service must not trust its callers.
     if data.kind not in choices.ORG_KINDS:
@@ -77,7 +89,7 @@ def _check_organisation(data: OrganisationData) -> None:
         raise DomainError(_("请从列表中选择机构类别。"), field="category")
     if not is_valid_phone(data.contact_phone):
         raise DomainError(_("请输入有效的手机号或固定电话。"), field="contact_phone")
-    if not data.name.strip():
+    if not has_visible_character(data.name):
         raise DomainError(_("请输入机构名称。"), field="name")
 
 
@@ -97,7 +109,7 @@ def register_organisation(
     roll back, so that nothing is written when anything is wrong.
     """
     code = normalise_credit_code(data.credit_code)
-    data = OrganisationData(**{**data.__dict__, "credit_code": code})
+    data = OrganisationData(**{**data.__dict__, **_visible_fields(data.__dict__), "credit_code": code})
     _check_organisation(data)
     if credit_code_taken(code):
         raise DomainError(_("该统一社会信用代码已注册，请直接登录或联系协会。"), field="credit_code")
@@ -149,6 +161,13 @@ def update_profile(
 ) -> bool:
     """Update the organisation's profile; return True if a rejected application was resubmitted."""
     _require_org_admin(actor, organisation)
+    typed = _visible_fields({
+        "name": name, "contact_name": contact_name, "address": address, "description": description,
+    })
+    name, contact_name, address, description = (
+        typed["name"] if name is not None else None,
+        typed["contact_name"], typed["address"], typed["description"],
+    )
     if not is_valid_phone(contact_phone):
         raise DomainError(_("请输入有效的手机号或固定电话。"), field="contact_phone")
     changes: dict[str, str] = {}

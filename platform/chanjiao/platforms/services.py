@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import exists, select
 from sqlalchemy.orm import selectinload
 
-from ..common import change_if, clean_text, get_by_id
+from ..common import change_if, get_by_id, has_visible_character, visible_text
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
 from ..models import (
@@ -95,7 +95,7 @@ def _changed_meanwhile() -> InvalidTransition:
 
 
 def _clean_reason(reason: str | None, *, required: bool, message: str | None = None) -> str:
-    reason = clean_text(reason or "").strip()
+    reason = visible_text(reason, _("理由"), "reason")
     if len(reason) > MAX_REASON_LENGTH:
         raise ValidationFailed(_("理由不能超过 %(n)s 个字符。", n=MAX_REASON_LENGTH), field="reason")
     if required and not reason:
@@ -197,12 +197,12 @@ class PlatformInput:
 
 
 def _validate(data: PlatformInput) -> tuple[dict, list[Pairing]]:
-    name = clean_text(data.name or "").strip()
-    if not name:
+    name = visible_text(data.name, _("平台名称"), "name")
+    if not has_visible_character(name):
         raise ValidationFailed(_("请填写平台名称。"), field="name")
     if len(name) > MAX_NAME:
         raise ValidationFailed(_("平台名称不能超过 %(n)s 个字。", n=MAX_NAME), field="name")
-    description = clean_text(data.description or "").strip()
+    description = visible_text(data.description, _("简介"), "description")
     if len(description) > MAX_DESCRIPTION:
         raise ValidationFailed(_("简介不能超过 %(n)s 个字。", n=MAX_DESCRIPTION), field="description")
     goal = data.goal_trainees if data.goal_trainees is not None else 0
@@ -458,10 +458,10 @@ def submit_objection(platform_id: int, name: str, contact: str, text: str) -> Ob
     platform = public_platform(platform_id)
     if not can_object(platform):
         raise InvalidTransition(_("该示范平台当前不在公示期，不能提出异议。"))
-    name = clean_text(name or "").strip()
-    contact = clean_text(contact or "").strip()
-    text = clean_text(text or "").strip()
-    if not name or len(name) > MAX_OBJECTION_NAME:
+    name = visible_text(name, _("姓名"), "name")
+    contact = visible_text(contact, _("联系方式"), "contact")
+    text = visible_text(text, _("异议内容"), "text")
+    if not has_visible_character(name) or len(name) > MAX_OBJECTION_NAME:
         raise ValidationFailed(_("请填写姓名（不超过 %(n)s 个字）。", n=MAX_OBJECTION_NAME), field="name")
     if not contact or len(contact) > MAX_OBJECTION_CONTACT:
         raise ValidationFailed(_("请填写联系方式（不超过 %(n)s 个字）。", n=MAX_OBJECTION_CONTACT), field="contact")

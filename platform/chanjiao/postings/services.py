@@ -17,7 +17,7 @@ from sqlalchemy import delete, exists, func, select, update
 
 from .. import choices, search
 from ..catalogue_jobs import after_publish_later, encode_later, record_status_change
-from ..common import change_if, clean_text, get_by_id
+from ..common import change_if, get_by_id, has_visible_character, visible_text
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from ..extensions import db
 from ..models import Demand, Programme, SearchTerm, Skill, User, demand_skills, programme_skills
@@ -193,17 +193,20 @@ def _require_org_kind(actor: User, kind: str) -> None:
 # --------------------------------------------------------------------------- validation
 
 
-def _check_text(value: str, max_length: int, field_name: str, *, required: bool = False) -> str:
-    value = clean_text(value or "").strip()
-    if required and not value:
+def _check_text(
+    value: str, max_length: int, field_name: str, label: str, *, required: bool = False
+) -> str:
+    value = visible_text(value, label, field_name)
+    if required and not has_visible_character(value):
         raise ValidationFailed(_("此项为必填项。"), field=field_name)
     if len(value) > max_length:
         raise ValidationFailed(_("最多 %(n)s 个字。", n=max_length), field=field_name)
     return value
 
 
-def _check_lines(lines: Iterable[str], field_name: str) -> list[str]:
-    cleaned = [clean_text(line).strip() for line in lines if line and clean_text(line).strip()]
+def _check_lines(lines: Iterable[str], field_name: str, label: str) -> list[str]:
+    texts = (visible_text(line, label, field_name) for line in lines if line)
+    cleaned = [text for text in texts if has_visible_character(text)]
     if len(cleaned) > MAX_LINES:
         raise ValidationFailed(_("最多 %(n)s 行。", n=MAX_LINES), field=field_name)
     for number, line in enumerate(cleaned, 1):
@@ -234,7 +237,8 @@ def _check_int(value: Any, low: int, high: int, field_name: str, *, optional: bo
 
 
 def _resolve_tags(names: Iterable[str]) -> list[Skill]:
-    typed = [normalise_skill_name(n) for n in names if n and normalise_skill_name(n)]
+    names = [visible_text(n, _("技能标签"), "skills") for n in names if n]
+    typed = [normalise_skill_name(n) for n in names if normalise_skill_name(n)]
     if len(dict.fromkeys(typed)) > MAX_SKILLS:
         raise ValidationFailed(_("技能标签最多 %(n)s 个。", n=MAX_SKILLS), field="skills")
     return resolve_skills(typed, create=True)
@@ -242,15 +246,15 @@ def _resolve_tags(names: Iterable[str]) -> list[Skill]:
 
 def _validate_demand(data: DemandInput) -> dict[str, Any]:
     values = {
-        "title": _check_text(data.title, MAX_TITLE, "title", required=True),
-        "occupation": _check_text(data.occupation, MAX_OCCUPATION, "occupation"),
-        "description": _check_text(data.description, MAX_DESCRIPTION, "description"),
-        "duties": _check_lines(data.duties, "duties"),
-        "requirements": _check_lines(data.requirements, "requirements"),
+        "title": _check_text(data.title, MAX_TITLE, "title", _("岗位名称"), required=True),
+        "occupation": _check_text(data.occupation, MAX_OCCUPATION, "occupation", _("职业（工种）")),
+        "description": _check_text(data.description, MAX_DESCRIPTION, "description", _("需求说明")),
+        "duties": _check_lines(data.duties, "duties", _("岗位职责")),
+        "requirements": _check_lines(data.requirements, "requirements", _("任职要求")),
         "skill_level": _check_choice(data.skill_level, choices.SKILL_LEVELS, "skill_level"),
         "headcount": _check_int(data.headcount, 1, MAX_HEADCOUNT, "headcount"),
         "district": _check_choice(data.district, choices.DISTRICTS, "district"),
-        "location": _check_text(data.location, MAX_LOCATION, "location"),
+        "location": _check_text(data.location, MAX_LOCATION, "location", _("培训/工作地点")),
         "mode": _check_choice(data.mode, choices.TRAINING_MODES, "mode"),
         "desired_start": data.desired_start,
         "budget_per_person": _check_int(
@@ -267,7 +271,7 @@ def _validate_programme(data: ProgrammeInput) -> dict[str, Any]:
     if len(data.modules) > MAX_LINES:
         raise ValidationFailed(_("最多 %(n)s 个课程模块。", n=MAX_LINES), field="modules")
     for number, module in enumerate(data.modules, 1):
-        name = clean_text(str(module.get("name", ""))).strip()
+        name = visible_text(str(module.get("name", "")), _("课程模块"), "modules")
         hours = module.get("hours")
         if not name or len(name) > MAX_LINE:
             raise ValidationFailed(_("第 %(line)s 个模块名称为空或过长。", line=number), field="modules")
@@ -285,27 +289,29 @@ def _validate_programme(data: ProgrammeInput) -> dict[str, Any]:
             field="total_hours",
         )
     certificate_kind = _check_choice(data.certificate_kind, choices.CERTIFICATE_KINDS, "certificate_kind")
-    certificate_name = _check_text(data.certificate_name, MAX_CERTIFICATE_NAME, "certificate_name")
+    certificate_name = _check_text(
+        data.certificate_name, MAX_CERTIFICATE_NAME, "certificate_name", _("证书名称")
+    )
     if certificate_kind != "none" and not certificate_name:
         raise ValidationFailed(_("请填写证书名称。"), field="certificate_name")
     if certificate_kind == "none":
         certificate_name = ""
     return {
-        "title": _check_text(data.title, MAX_TITLE, "title", required=True),
-        "description": _check_text(data.description, MAX_DESCRIPTION, "description"),
+        "title": _check_text(data.title, MAX_TITLE, "title", _("项目名称"), required=True),
+        "description": _check_text(data.description, MAX_DESCRIPTION, "description", _("项目简介")),
         "modules": modules,
-        "outcomes": _check_lines(data.outcomes, "outcomes"),
+        "outcomes": _check_lines(data.outcomes, "outcomes", _("学习成果")),
         "level": _check_choice(data.level, choices.SKILL_LEVELS, "level", optional=True),
         "certificate_kind": certificate_kind,
         "certificate_name": certificate_name,
         "total_hours": total_hours,
         "mode": _check_choice(data.mode, choices.TRAINING_MODES, "mode"),
         "district": _check_choice(data.district, choices.DISTRICTS, "district"),
-        "location": _check_text(data.location, MAX_LOCATION, "location"),
+        "location": _check_text(data.location, MAX_LOCATION, "location", _("上课地点")),
         "capacity": _check_int(data.capacity, 1, MAX_CAPACITY, "capacity"),
         "fee": _check_int(data.fee, 0, MAX_FEE, "fee"),
         "subsidy_eligible": bool(data.subsidy_eligible),
-        "schedule": _check_text(data.schedule, MAX_SCHEDULE, "schedule"),
+        "schedule": _check_text(data.schedule, MAX_SCHEDULE, "schedule", _("开班安排")),
     }
 
 

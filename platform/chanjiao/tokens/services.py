@@ -11,7 +11,7 @@ import secrets
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..common import clean_text, get_by_id
+from ..common import get_by_id, has_visible_character, visible_text
 from ..errors import NotFound, ValidationFailed
 from ..extensions import db
 from ..models import ApiToken, User
@@ -42,8 +42,8 @@ def list_tokens(actor: User) -> list[ApiToken]:
 
 def create_token(actor: User, name: str) -> tuple[ApiToken, str]:
     """Create a token for the actor; returns it with its secret (not stored, shown once)."""
-    name = clean_text(name or "").strip()
-    if not name:
+    name = visible_text(name, _("令牌名称"), "name")
+    if not has_visible_character(name):
         raise ValidationFailed(_("此项为必填项。"), field="name")
     if len(name) > MAX_NAME:
         raise ValidationFailed(_("最多 %(n)s 个字。", n=MAX_NAME), field="name")
