@@ -160,15 +160,42 @@ def test_post_without_csrf_token_is_refused(client, world, make, login, kind, me
     assert _snapshot() == before
 
 
+def _written(kind: str, url: str, world) -> bool:
+    """Whether the write route's own change is in the database."""
+    db.session.expire_all()
+    action = url.rsplit("/", 1)[1]
+    if kind == "staff":
+        source, target = (db.session.get(Skill, i) for i in world["skills"])
+        return source.merged_into_id == target.id if action == "merge" else "丙" in source.synonyms
+    model, valid = (Demand, DEMAND) if kind == "demand" else (Programme, PROGRAMME)
+    posting = db.session.get(model, world[kind])
+    if action == "new":
+        return db.session.scalar(select(func.count()).where(model.title == valid["title"])) == 1
+    if action == "delete":
+        return posting is None
+    if action == "edit":
+        return posting.title == valid["title"]
+    published = "open" if kind == "demand" else "published"
+    return posting.status == {"publish": published, "close": "closed", "archive": "archived"}[action]
+
+
 @pytest.mark.parametrize(("kind", "method", "url", "data"), WRITE_ROUTES, ids=_ids(WRITE_ROUTES))
 def test_owner_or_staff_can_use_every_write_route(client, world, make, login, kind, method, url, data):
-    """The positive control for the refusals above: the same requests succeed for the owner."""
+    """The positive control for the refusals above: the same requests succeed for the owner,
+    and the change is made (the views redirect after a refusal too, so the status alone
+    proves nothing)."""
     if kind == "staff":
         login(make.user(None, "staff"))
     else:
         login(make.user(world["enterprise"] if kind == "demand" else world["institution"]))
+    if url.endswith("/close"):
+        # Only an open demand can be closed.
+        db.session.get(Demand, world["demand"]).status = "open"
+        db.session.commit()
+    assert not _written(kind, url, world)
     response = _call(client, method, _url(url, kind, world), data)
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    assert _written(kind, url, world), (kind, url)
 
 
 def test_nav_links_to_own_pages_by_account_kind(client, make, login):
