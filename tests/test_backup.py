@@ -248,6 +248,10 @@ def test_backup_restores_every_row_and_the_instance_files_into_an_empty_instance
     # The vector cache is rebuilt by the catalogue, and an SQLite file travels once, as the copy.
     assert not any("unit-vectors" in n or n.endswith(".db") for n in names)
 
+    result = cli(target_app, "verify", str(archive))
+    assert result.exit_code == 0 and "备份完好" in result.output, result.output
+    assert_target_untouched(target_app, target_dir, target[2])
+
     result = cli(target_app, "restore", str(archive))
     assert result.exit_code == 0, result.output
     assert "行数与备份清单一致" in result.output

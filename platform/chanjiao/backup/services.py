@@ -270,8 +270,9 @@ def _dump_postgres(target: Path) -> dict[str, Any]:
             # taken in the same snapshot: dump and manifest describe one moment.
             snapshot = conn.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
             _run_tool(
+                # A schema change holding its lock fails the backup instead of hanging it.
                 [pg_dump, "--format=custom", "--no-password", f"--snapshot={snapshot}",
-                 f"--file={target}", f"--dbname={dsn}"],
+                 "--lock-wait-timeout=60s", f"--file={target}", f"--dbname={dsn}"],
                 env, _("pg_dump 失败："),
             )
             details = {"alembic_revision": _alembic_revision(conn), "tables": _table_counts(conn)}
@@ -521,6 +522,8 @@ def _restore_postgres(staged: Path, manifest: dict[str, Any]) -> None:
         )
     pg_restore = _pg_tool("pg_restore", major)
     db.engine.dispose()
+    # A worker still connected would make the DROPs wait forever; fail (and roll back) instead.
+    env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c lock_timeout=60s".strip()
     _run_tool(
         [pg_restore, "--no-owner", "--no-privileges", "--clean", "--if-exists",
          "--single-transaction", "--exit-on-error", "--no-password", f"--dbname={dsn}", str(staged)],
