@@ -34,6 +34,8 @@ def create_command(output: Path | None) -> None:
         result = services.create_backup(output)
     except services.BackupError as error:
         raise click.ClickException(error.message) from None
+    except OSError as error:  # a full disk, a folder that is a file, no permission
+        raise click.ClickException(_("无法写入备份：%(error)s", error=error)) from None
     click.echo(_("备份已写入 %(path)s", path=result.path))
     click.echo(_summary(result.manifest))
 
@@ -62,6 +64,8 @@ def restore_command(archive: Path, force: bool) -> None:
         result = services.restore_backup(archive, force=force)
     except services.BackupError as error:
         raise click.ClickException(error.message) from None
+    except OSError as error:
+        raise click.ClickException(_("恢复中断：%(error)s", error=error)) from None
     click.echo(_("已恢复：%(summary)s", summary=_summary(result.manifest)))
     click.echo(_("行数与备份清单一致。"))
     if not result.at_head:

@@ -329,6 +329,7 @@ def create_backup(output: Path | None = None) -> BackupResult:
 
         partial = path.with_name(f"{WORK_PREFIX}{secrets.token_hex(4)}-{path.name}")
         try:
+            partial.touch(mode=0o600)  # private from the first byte: it holds the secret key
             with tarfile.open(partial, "w:gz") as archive:
                 for m in (MANIFEST, *members):
                     info = archive.gettarinfo(staging / m, arcname=m)
@@ -339,7 +340,6 @@ def create_backup(output: Path | None = None) -> BackupResult:
                         archive.addfile(info, fh)
             with partial.open("rb") as fh:
                 os.fsync(fh.fileno())
-            os.chmod(partial, 0o600)  # the archive holds the secret key and every account
             os.replace(partial, path)
             _fsync_dir(path.parent)
         finally:
@@ -533,24 +533,17 @@ def _restore_postgres(staged: Path, manifest: dict[str, Any]) -> None:
         _check_counts(conn, manifest)
 
 
-def _restore_files(staging: Path, manifest: dict[str, Any]) -> list[str]:
+def _prepare_files(staging: Path, manifest: dict[str, Any]) -> list[tuple[Path, Path]]:
+    """(staged file, its place) for each instance file: after the database is swapped only
+    renames remain, which do not fail for want of space."""
     root = instance_root()
-    restored: list[str] = []
+    moves: list[tuple[Path, Path]] = []
     for member in sorted(manifest["files"]):
-        if not member.startswith(INSTANCE_PREFIX):
-            continue
-        relative = member[len(INSTANCE_PREFIX):]
-        target = root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f"{WORK_PREFIX}{secrets.token_hex(4)}-{target.name}")
-        try:
-            shutil.copyfile(staging / member, partial)
-            os.chmod(partial, 0o600)
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
-        restored.append(relative)
-    return restored
+        if member.startswith(INSTANCE_PREFIX):
+            target = root / member[len(INSTANCE_PREFIX):]
+            os.chmod(staging / member, 0o600)
+            moves.append((staging / member, target))
+    return moves
 
 
 def restore_backup(path: Path, force: bool = False) -> RestoreResult:
@@ -566,9 +559,14 @@ def restore_backup(path: Path, force: bool = False) -> RestoreResult:
         at_head = _check_compatible(manifest)
         _target_state(force)
         staged = staging / manifest["database"]["file"]
+        # The staging folder is inside the instance folder, so each file moves in one rename.
+        moves = _prepare_files(staging, manifest)
         if dialect() == "sqlite":
             _restore_sqlite(staged, manifest)
         else:
             _restore_postgres(staged, manifest)
-        files = _restore_files(staging, manifest)
-    return RestoreResult(manifest=manifest, files=files, at_head=at_head)
+        for staged_file, target in moves:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged_file, target)
+    root_files = [target.relative_to(root).as_posix() for _staged, target in moves]
+    return RestoreResult(manifest=manifest, files=root_files, at_head=at_head)
