@@ -4,10 +4,13 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pyotp
+from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from chanjiao.extensions import db
-from chanjiao.models import Demand, Organisation, Programme, Skill, User
+from chanjiao.models import Demand, Organisation, Programme, Skill, TwoFactorCredential, User
+from chanjiao.models._common import utcnow
 from chanjiao.validators import credit_code_check_char
 
 DEFAULT_PASSWORD = "Chanjiao-test-2026"
@@ -44,7 +47,14 @@ def org(kind: str = "enterprise", status: str = "approved", **fields: Any) -> Or
     return organisation
 
 
-def user(organisation: Organisation | None = None, role: str | None = None, **fields: Any) -> User:
+def user(
+    organisation: Organisation | None = None,
+    role: str | None = None,
+    two_factor: bool | None = None,
+    **fields: Any,
+) -> User:
+    """A user; staff and admins come with a confirmed TOTP secret (``two_factor=False`` for
+    one who has not enrolled yet), as the platform requires of them."""
     n = next(_counter)
     role = role or ("org_admin" if organisation is not None else "staff")
     values: dict[str, Any] = {
@@ -57,8 +67,22 @@ def user(organisation: Organisation | None = None, role: str | None = None, **fi
     values.update(fields)
     account = User(**values)
     db.session.add(account)
+    db.session.flush()
+    if two_factor if two_factor is not None else role in ("staff", "admin"):
+        db.session.add(TwoFactorCredential(
+            user_id=account.id, secret=pyotp.random_base32(), confirmed_at=utcnow()
+        ))
     db.session.commit()
     return account
+
+
+def totp_code(account: User) -> str:
+    """The current authenticator code of ``account``'s confirmed secret."""
+    credential = db.session.scalar(
+        select(TwoFactorCredential).where(TwoFactorCredential.user_id == account.id)
+    )
+    assert credential is not None and credential.confirmed_at is not None, account
+    return pyotp.TOTP(credential.secret).now()
 
 
 def skill(name: str, synonyms: list[str] | None = None) -> Skill:

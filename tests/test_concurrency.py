@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 
@@ -42,8 +43,11 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 SETUP_SCRIPT = r'''
 import json
+import time
 from datetime import timedelta
 from chanjiao import create_app
+import pyotp
+from chanjiao.auth import two_factor
 from chanjiao.auth.services import create_user, issue_password_reset
 from chanjiao.extensions import db
 from chanjiao.matches.services import create_interest
@@ -98,6 +102,12 @@ with app.app_context():
     db.session.add_all([enterprise, institution])
     db.session.flush()
     staff = create_user("staff@conc.example.cn", "遴选员", password, "staff")
+    db.session.flush()
+    # Staff must have two-factor sign-in; enrolled as the setup page would, with a real code.
+    staff_secret = two_factor.begin_enrolment(staff).secret
+    # The code of the step before: the test's login, seconds from now, uses the current one,
+    # and a step already used is refused.
+    two_factor.confirm_enrolment(staff, pyotp.TOTP(staff_secret).at(time.time() - 30))
     hr = create_user("hr@conc.example.cn", "企业管理员", password, "org_admin", enterprise.id)
     trainer = create_user("trainer@conc.example.cn", "学校管理员", password, "org_admin", institution.id)
     victim = create_user("victim@conc.example.cn", "被猜密码的人", password, "org_member", enterprise.id)
@@ -137,7 +147,7 @@ with app.app_context():
     db.session.commit()
     print(json.dumps({
         "enterprise": enterprise.id, "institution": institution.id,
-        "staff": staff.email, "hr": hr.email, "trainer": trainer.email, "victim": victim.email,
+        "staff": staff.email, "staff_secret": staff_secret, "hr": hr.email, "trainer": trainer.email, "victim": victim.email,
         "code": code, "token": token, "pending": pending.id, "suggested": suggested.id,
         "d1": d1.id, "p2": p2.id, "p3": p3.id, "draft": draft.id, "lifecycle": lifecycle.id,
         "unconfirmed": unconfirmed.id, "objection": objection.id,
@@ -197,15 +207,37 @@ class Client:
             return Answer(status, self.get(target or "/"))
         return Answer(status, text)
 
-    def log_in(self, email: str) -> Client:
+    def log_in(self, email: str, totp_secret: str | None = None) -> Client:
         self.get("/login")
-        answer = self.post("/login", {"email": email, "password": PASSWORD})
-        assert answer.status == 302, answer.body[-2000:]
+        status, location, text = self._open("/login", {"email": email, "password": PASSWORD,
+                                                       "csrf_token": self.token})
+        assert status == 302, text[-2000:]
+        if location.endswith("/login/verify"):
+            assert totp_secret, f"{email} has two-factor sign-in"
+            self.get("/login/verify")
+            answer = self.post("/login/verify", {"code": pyotp.TOTP(totp_secret).now()})
+            assert answer.status == 302, answer.body[-2000:]
         self.get("/")  # the CSRF token of the logged-in session
         return self
 
+    def copy(self) -> Client:
+        """Another browser tab of the same session: its own jar, holding this one's cookies."""
+        other = Client(self.base)
+        jar = next(h for h in self.opener.handlers if isinstance(h, urllib.request.HTTPCookieProcessor)).cookiejar
+        other_jar = next(h for h in other.opener.handlers if isinstance(h, urllib.request.HTTPCookieProcessor)).cookiejar
+        for cookie in jar:
+            other_jar.set_cookie(cookie)
+        other.token = self.token
+        return other
 
-def clients(base: str, email: str | None, first_page: str = "/") -> list[Client]:
+
+def clients(base: str, email: str | None, first_page: str = "/", totp_secret: str | None = None
+            ) -> list[Client]:
+    if totp_secret:
+        # A code opens one login (it cannot be used twice): one login, copied into every client.
+        first = Client(base).log_in(email, totp_secret)
+        return [first, *(first.copy() for _n in range(CLIENTS - 1))]
+
     def make(_n: int) -> Client:
         client = Client(base)
         if email:
@@ -318,7 +350,7 @@ def world(request, tmp_path_factory) -> Iterator[World]:
         ids = json.loads(out.strip().splitlines()[-1])
         engine = sa.create_engine(database.replace("postgresql://", "postgresql+psycopg://", 1))
         with _server(env, folder) as base:
-            yield World(base, engine, ids, clients(base, ids["staff"]), clients(base, ids["hr"]),
+            yield World(base, engine, ids, clients(base, ids["staff"], totp_secret=ids["staff_secret"]), clients(base, ids["hr"]),
                         clients(base, ids["trainer"]))
         engine.dispose()
 

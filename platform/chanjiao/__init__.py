@@ -93,6 +93,7 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 def _register_blueprints(app: Flask) -> None:
     from .alerts.views import bp as alerts_bp
     from .api.views import bp as api_bp
+    from .auth.two_factor_views import bp as two_factor_bp
     from .auth.views import bp as auth_bp
     from .curation.views import bp as curation_bp
     from .dashboard.views import bp as dashboard_bp
@@ -107,7 +108,7 @@ def _register_blueprints(app: Flask) -> None:
     from .tokens.views import bp as tokens_bp
 
     for bp in (
-        public_bp, auth_bp, dashboard_bp, orgs_bp, postings_bp, staff_bp,
+        public_bp, auth_bp, two_factor_bp, dashboard_bp, orgs_bp, postings_bp, staff_bp,
         matches_bp, alerts_bp, inbox_bp, curation_bp, platforms_bp, tokens_bp, jobs_bp, api_bp,
     ):
         app.register_blueprint(bp)

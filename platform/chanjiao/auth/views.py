@@ -68,9 +68,10 @@ def login():
             form.form_errors.append(user.message)
             status = 429 if isinstance(user, services.LoginThrottled) else 401
         else:
-            start_session(user)
-            flash(_("欢迎回来，%(name)s。", name=user.name), "success")
-            return redirect(_safe_next(request.args.get("next")) or url_for("dashboard.index"))
+            # The second factor, when the user has one, comes before the session starts.
+            from .two_factor_views import continue_login
+
+            return continue_login(user, _safe_next(request.args.get("next")) or url_for("dashboard.index"))
     elif form.is_submitted():
         status = 400
     return render_template("auth/login.html", form=form), status

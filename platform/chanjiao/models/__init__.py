@@ -15,6 +15,7 @@ from .jobs import CatalogueChange, JobLease, OutboxMessage, ScheduledRun
 from .matching import RankerVersion, TextVector
 from .notifications import Notification
 from .postings import Demand, Programme, SearchTerm, Skill, demand_skills, programme_skills
+from .two_factor import RecoveryCode, TwoFactorCredential
 
 __all__ = [
     "ApiToken",
@@ -38,10 +39,12 @@ __all__ = [
     "PasswordResetToken",
     "Programme",
     "RankerVersion",
+    "RecoveryCode",
     "ScheduledRun",
     "SearchTerm",
     "Skill",
     "TextVector",
+    "TwoFactorCredential",
     "User",
     "demand_skills",
     "programme_skills",
