@@ -144,6 +144,10 @@ def _register_error_handlers(app: Flask) -> None:
     def too_large(error):
         return render_error(413, _("内容过大"), _("提交的内容超过了允许的大小。"))
 
+    from . import availability
+
+    availability.register(app)  # database outages: 503 pages and JSON, not this 500
+
     @app.errorhandler(500)
     def server_error(error):
         db.session.rollback()

@@ -61,6 +61,12 @@ class DefaultConfig:
     MAIL_DEFAULT_SENDER = "产教平台 <noreply@chanjiao.local>"
     # Absolute links in e-mails (a job has no request to read the host from).
     PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+    # A pooled connection is tested before use, so one the database dropped (a restart) is
+    # replaced instead of failing the request: the app recovers without being restarted.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Sent as Retry-After with the 503 that answers while the database is unreachable or
+    # read-only (chanjiao.availability).
+    DATABASE_RETRY_AFTER_SECONDS = 30
     # Served over HTTPS (directly or behind a TLS proxy): Secure cookies, HSTS and a redirect
     # from http. Off by default so that `make run` on http://127.0.0.1:8000 can log in.
     HTTPS = False
