@@ -15,9 +15,16 @@ raw_env = ["OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=passive", "HF_HUB_OFFLINE=1"]
 
 
 def on_starting(server):
-    """Create the instance secret key once, in the master, before any worker forks."""
+    """Refuse to start (the master exits with status 1 and says why) unless the instance and
+    its database are ready; then create the secret key once, before any worker forks."""
+    from chanjiao import startup
     from chanjiao.config import ensure_secret_key, instance_path
 
+    if startup.wanted():
+        startup.check_before_serving()
+        # Checked once, here: a worker (re)started during a later outage serves 503s instead
+        # of failing its own check in a loop.
+        os.environ[startup.CHECK_ENV] = "0"
     if not os.environ.get("CHANJIAO_SECRET_KEY"):
         ensure_secret_key(instance_path())
 
