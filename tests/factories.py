@@ -63,6 +63,7 @@ def user(
         "password_hash": _PASSWORD_HASH,
         "role": role,
         "organisation_id": organisation.id if organisation is not None else None,
+        "email_confirmed_at": utcnow(),
     }
     values.update(fields)
     account = User(**values)

@@ -167,7 +167,7 @@ def _failures(key: str) -> int | None:
 
 def test_login_failures_are_counted_by_the_database(app, make):
     user = make.user(make.org("enterprise"))
-    key = f"email:{user.email}"
+    key = f"login:{user.email}|10.0.0.1"
     with pytest.raises(DomainError):
         accounts.authenticate(user.email, "wrong-password-1", "10.0.0.1")
     db.session.commit()
@@ -178,35 +178,51 @@ def test_login_failures_are_counted_by_the_database(app, make):
         accounts.authenticate(user.email, "wrong-password-2", "10.0.0.1")
     db.session.commit()
     assert _failures(key) == 4
-    assert _failures("ip:10.0.0.1") == 2
+    assert _failures(f"login:{user.email}|10.0.0.2") is None  # another address counts apart
 
 
-def test_the_limit_locks_and_a_stale_window_starts_again(app, make):
+def test_the_delay_doubles_per_failure_and_a_stale_window_starts_again(app, make):
     user = make.user(make.org("enterprise"))
-    key = f"email:{user.email}"
-    limit = app.config["LOGIN_MAX_FAILURES"]
-    for n in range(limit):
+    address = "10.0.0.9"
+    key = f"login:{user.email}|{address}"
+    free, base = app.config["LIMIT_LOGIN_FAILURES"], app.config["LIMIT_LOGIN_DELAY_SECONDS"]
+    waits = []
+    for n in range(free + 2):
         with pytest.raises(DomainError) as caught:
-            accounts.authenticate(user.email, f"wrong-{n}", None)
+            accounts.authenticate(user.email, f"wrong-{n}", address)
         db.session.commit()
         assert not isinstance(caught.value, accounts.LoginThrottled)
-    with pytest.raises(accounts.LoginThrottled):
-        accounts.authenticate(user.email, "wrong-again", None)
-    db.session.rollback()
-    assert _failures(key) == limit
-    # Long after the window: the next failure starts a new count and lifts the lock.
-    long_ago = utcnow() - timedelta(seconds=app.config["LOGIN_FAILURE_WINDOW_SECONDS"] + 60)
+        row = db.session.get(LoginThrottle, key)
+        db.session.refresh(row)
+        waits.append(None if row.locked_until is None else (row.locked_until - utcnow()).total_seconds())
+        if row.locked_until is not None:
+            # While the wait lasts even the right password is refused, from this address only.
+            with pytest.raises(accounts.LoginThrottled) as throttled:
+                accounts.authenticate(user.email, "Chanjiao-test-2026", address)
+            db.session.rollback()
+            assert 0 < throttled.value.retry_after <= base * 2 ** (n + 1 - free)
+            assert accounts.authenticate(user.email, "Chanjiao-test-2026", "10.0.0.10").id == user.id
+            db.session.commit()
+            behind_the_back(update(LoginThrottle).where(LoginThrottle.key == key)
+                            .values(locked_until=utcnow()))
+            db.session.expire_all()
+    assert waits[:free - 1] == [None] * (free - 1)
+    for n, wait in enumerate(waits[free - 1:]):
+        assert base * 2 ** n - 5 < wait <= base * 2 ** n
+    assert _failures(key) == free + 2
+    # Long after the window: the next failure starts a new count.
+    long_ago = utcnow() - timedelta(seconds=app.config["LIMIT_LOGIN_FAILURE_WINDOW_SECONDS"] + 60)
     behind_the_back(update(LoginThrottle).where(LoginThrottle.key == key)
                     .values(window_started_at=long_ago, locked_until=long_ago))
     db.session.expire_all()
     with pytest.raises(DomainError) as caught:
-        accounts.authenticate(user.email, "wrong-later", None)
+        accounts.authenticate(user.email, "wrong-later", address)
     db.session.commit()
     assert not isinstance(caught.value, accounts.LoginThrottled)
     row = db.session.get(LoginThrottle, key)
     db.session.refresh(row)
     assert (row.failures, row.locked_until) == (1, None)
-    assert accounts.authenticate(user.email, "Chanjiao-test-2026", None).id == user.id
+    assert accounts.authenticate(user.email, "Chanjiao-test-2026", address).id == user.id
     db.session.commit()
     assert _failures(key) is None  # a good login forgets the failures of its address
 

@@ -28,15 +28,24 @@ def test_missing_fields_are_named(client):
     assert "请输入电子邮箱" in html and "请输入密码" in html
 
 
-def test_login_is_throttled_after_repeated_failures(app, client, make):
+def test_repeated_failures_delay_that_account_from_that_address_only(app, client, make):
     user = make.user(make.org())
-    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+    for _ in range(app.config["LIMIT_LOGIN_FAILURES"]):
         assert client.post("/login", data={"email": user.email, "password": "bad-password-9"}).status_code == 401
-    # Now even the right password is refused until the lockout ends.
+    # Now even the right password waits, from this address...
     response = client.post("/login", data={"email": user.email, "password": make.DEFAULT_PASSWORD})
     assert response.status_code == 429
+    assert 0 < int(response.headers["Retry-After"]) <= app.config["LIMIT_LOGIN_DELAY_SECONDS"]
     assert "登录失败次数过多" in response.get_data(as_text=True)
-    assert app.extensions["sqlalchemy"].session.get(LoginThrottle, f"email:{user.email}").locked_until
+    key = f"login:{user.email}|127.0.0.1"
+    assert app.extensions["sqlalchemy"].session.get(LoginThrottle, key).locked_until
+    # ... but the owner elsewhere is never locked out.
+    elsewhere = app.test_client()
+    response = elsewhere.post(
+        "/login", data={"email": user.email, "password": make.DEFAULT_PASSWORD},
+        environ_base={"REMOTE_ADDR": "192.0.2.44"},
+    )
+    assert response.status_code == 302
 
 
 def test_login_next_parameter_refuses_offsite(client, make):
@@ -50,7 +59,7 @@ def test_login_next_parameter_refuses_offsite(client, make):
 def test_inactive_user_cannot_log_in(client, make):
     user = make.user(make.org(), active=False)
     response = client.post("/login", data={"email": user.email, "password": make.DEFAULT_PASSWORD})
-    assert response.status_code == 401
+    assert response.status_code == 403
     assert "已停用" in response.get_data(as_text=True)
 
 

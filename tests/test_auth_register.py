@@ -8,6 +8,8 @@ from chanjiao.extensions import db
 from chanjiao.models import AuditLog, Organisation, User
 from chanjiao.validators import credit_code_check_char
 
+from chanjiao.auth.services import confirmation_token
+
 from .factories import credit_code
 
 
@@ -52,10 +54,17 @@ def test_register_page_is_chinese_with_labels(client):
     assert "望京街道" in html
 
 
-def test_enterprise_registers_pending_admin_logged_in(client):
+def confirm(client, user: User):
+    """Open the confirmation link the e-mail carries and press its button."""
+    response = client.post(f"/confirm/{confirmation_token(user)}")
+    assert response.status_code == 302, response.get_data(as_text=True)[:1000]
+    return response
+
+
+def test_enterprise_registers_a_pending_admin_who_confirms_the_address(client):
     response = client.post("/register", data=form(credit_code=" " + valid_code().lower() + " "))
     assert response.status_code == 302
-    assert response.headers["Location"].endswith("/dashboard/")
+    assert response.headers["Location"].endswith("/email-sent/register")
     organisation = db.session.scalar(select(Organisation))
     assert organisation.status == "pending"
     assert organisation.credit_code == valid_code()  # normalised
@@ -66,9 +75,16 @@ def test_enterprise_registers_pending_admin_logged_in(client):
     assert user.password_hash.startswith("scrypt:")
     entry = db.session.scalar(select(AuditLog).where(AuditLog.action == "organisation.register"))
     assert entry.actor_id == user.id and entry.object_id == organisation.id
+    assert user.email_confirmed_at is None
+    assert client.get("/dashboard/").status_code == 302  # not logged in until confirmed
+    response = client.post("/login", data={"email": user.email, "password": "Wangjing-2026!"})
+    assert response.status_code == 403 and "邮箱尚未确认" in response.get_data(as_text=True)
+    assert confirm(client, user).headers["Location"].endswith("/dashboard/")
+    db.session.refresh(user)
+    assert user.email_confirmed_at is not None
     page = client.get("/dashboard/", follow_redirects=True).get_data(as_text=True)
     assert "等待协会审核" in page
-    assert "协会工作人员将审核" in page  # the flash after registering
+    assert "协会工作人员将审核" in page  # the flash after confirming
 
 
 def test_institution_registers_with_category_only(client):
@@ -87,6 +103,7 @@ def test_markup_is_stored_as_typed_and_escaped(client):
     name = "<script>alert(1)</script>培训学校"
     client.post("/register", data=form(kind="institution", category="vocational_skill", name=name))
     assert db.session.scalar(select(Organisation.name)) == name
+    confirm(client, db.session.scalar(select(User)))
     html = client.get("/dashboard/").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -148,13 +165,13 @@ def test_duplicate_credit_code_is_refused(client, make):
     assert row_counts() == before
 
 
-def test_duplicate_email_is_refused_and_the_organisation_is_not_kept(client, make):
+def test_a_registered_email_gets_the_same_answer_and_nothing_is_kept(client, make):
     existing = make.user(make.org())
     before = row_counts()
     response = client.post("/register", data=form(email=existing.email.upper()))
-    assert response.status_code == 400
-    assert "该邮箱已注册" in response.get_data(as_text=True)
-    assert row_counts() == before  # no partial organisation without its admin
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/email-sent/register")
+    assert row_counts() == before  # no organisation, no second account
     assert db.session.scalar(select(Organisation).where(Organisation.credit_code == valid_code())) is None
 
 

@@ -179,9 +179,9 @@ def test_reset_clears_a_login_lockout(app, client, make, login):
     login(make.user(organisation))
     path = issue(client, f"/org/members/{member.id}/reset")
     client.post("/logout")
-    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+    for _ in range(app.config["LIMIT_LOGIN_FAILURES"]):
         client.post("/login", data={"email": member.email, "password": "wrong-pass-1"})
-    assert db.session.get(LoginThrottle, f"email:{member.email}").locked_until
+    assert db.session.get(LoginThrottle, f"login:{member.email}|127.0.0.1").locked_until
     set_password(client, path)
     assert can_log_in(client, member, NEW_PASSWORD)
 

@@ -62,6 +62,9 @@ def _init_extensions(app: Flask) -> None:
     from .extensions import mail as mailman
 
     mailman.init_app(app)
+    from . import throttles
+
+    throttles.init_app(app)
     from . import web_security
 
     web_security.init_app(app)

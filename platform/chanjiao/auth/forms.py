@@ -120,6 +120,18 @@ class LoginForm(CleanForm):
     )
 
 
+class ForgotPasswordForm(CleanForm):
+    email = EmailField(
+        _l("注册时使用的电子邮箱"),
+        validators=[DataRequired(_l("请输入电子邮箱。")), Length(max=254, message=_l("邮箱过长。"))],
+    )
+
+
+class ConfirmForm(CleanForm):
+    """Only the CSRF token: confirming is a POST, so a mail scanner opening the link changes
+    nothing and logs nobody in."""
+
+
 class AccountFields(CleanForm):
     """A new user's name, e-mail address and password (twice)."""
 

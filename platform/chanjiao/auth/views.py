@@ -14,12 +14,16 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from ..errors import DomainError, NotFound
+from ..errors import DomainError, NotFound, PermissionDenied
 from ..models import User
 from ..orgs import services as orgs
+from ..throttles import anonymous_form_limit, limiter, login_limit
 from ..uow import unit_of_work
+from ..views_common import safe_next
 from . import services
 from .forms import (
+    ConfirmForm,
+    ForgotPasswordForm,
     InvitationAcceptForm,
     LoginForm,
     NewPasswordForm,
@@ -40,8 +44,9 @@ def start_session(user) -> None:
 
 @bp.before_app_request
 def end_stale_sessions() -> None:
-    # A password reset must end the sessions opened with the old password. (A deactivated user
-    # is already anonymous: Flask-Login's is_authenticated follows is_active.)
+    # Logout, a new password or role, deactivation and suspension change the fingerprint (see
+    # services.session_fingerprint): every copy of an older session cookie stops here, on
+    # whichever device it was copied to.
     if "_user_id" not in session or not current_user.is_authenticated:
         return
     if session.get(SESSION_FINGERPRINT) != services.session_fingerprint(current_user):
@@ -49,14 +54,8 @@ def end_stale_sessions() -> None:
         session.pop(SESSION_FINGERPRINT, None)
 
 
-def _safe_next(target: str | None) -> str | None:
-    # Same-site paths only: anything else would be an open redirect.
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return None
-
-
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.index"))
@@ -66,12 +65,15 @@ def login():
         user = _attempt_login(form.email.data, form.password.data)
         if isinstance(user, DomainError):
             form.form_errors.append(user.message)
-            status = 429 if isinstance(user, services.LoginThrottled) else 401
+            if isinstance(user, services.LoginThrottled):
+                page = render_template("auth/login.html", form=form)
+                return page, 429, {"Retry-After": str(user.retry_after)}
+            status = 403 if isinstance(user, PermissionDenied | services.EmailNotConfirmed) else 401
         else:
             # The second factor, when the user has one, comes before the session starts.
             from .two_factor_views import continue_login
 
-            return continue_login(user, _safe_next(request.args.get("next")) or url_for("dashboard.index"))
+            return continue_login(user, safe_next(request.args.get("next"), url_for("dashboard.index")))
     elif form.is_submitted():
         status = 400
     return render_template("auth/login.html", form=form), status
@@ -90,12 +92,16 @@ def _attempt_login(email: str, password: str) -> User | DomainError:
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        with unit_of_work():
+            services.end_sessions(current_user)
     logout_user()
     flash(_("您已安全退出。"), "success")
     return redirect(url_for("public.home"))
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(anonymous_form_limit, methods=["POST"])
 def register():
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.index"))
@@ -104,7 +110,7 @@ def register():
     if form.validate_on_submit():
         try:
             with unit_of_work():
-                _organisation, user = orgs.register_organisation(
+                orgs.apply_for_registration(
                     orgs.OrganisationData(
                         kind=form.kind.data,
                         name=form.name.data,
@@ -123,12 +129,57 @@ def register():
             add_domain_error(form, error)
             status = 400
         else:
-            start_session(user)
-            flash(_("注册成功。协会工作人员将审核您的机构信息，审核通过后即可发布信息。"), "success")
-            return redirect(url_for("dashboard.index"))
+            # The same answer whether or not the address has an account; the e-mail tells.
+            return redirect(url_for("auth.email_sent", reason="register"))
     elif form.is_submitted():
         status = 400
     return render_template("auth/register.html", form=form), status
+
+
+@bp.get("/email-sent/<any(register, forgot):reason>")
+def email_sent(reason: str):
+    return render_template("auth/email_sent.html", reason=reason)
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+@limiter.limit(anonymous_form_limit, methods=["POST"])
+def confirm_email(token: str):
+    try:
+        user = services.find_unconfirmed(token)
+    except DomainError as error:
+        status = 404 if isinstance(error, NotFound) else 410
+        page = render_template("auth/link_refused.html", message=error.message)
+        return _no_store(current_app.make_response((page, status)))
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            with unit_of_work():
+                user = services.confirm_email(token)
+        except DomainError as error:
+            page = render_template("auth/link_refused.html", message=error.message)
+            return _no_store(current_app.make_response((page, 410)))
+        if current_user.is_authenticated:
+            logout_user()
+        flash(_("邮箱已确认。协会工作人员将审核您的机构信息，审核通过后即可发布信息。"), "success")
+        from .two_factor_views import continue_login
+
+        return continue_login(user, url_for("dashboard.index"))
+    page = render_template("auth/confirm.html", form=form, user=user)
+    return _no_store(current_app.make_response((page, 400 if form.is_submitted() else 200)))
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+@limiter.limit(anonymous_form_limit, methods=["POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        with unit_of_work():
+            services.request_password_reset(form.email.data)
+        return redirect(url_for("auth.email_sent", reason="forgot"))
+    if form.is_submitted():
+        status = 400
+    return render_template("auth/forgot.html", form=form), status
 
 
 def _no_store(response):
@@ -139,6 +190,7 @@ def _no_store(response):
 
 
 @bp.route("/invite/<code>", methods=["GET", "POST"])
+@limiter.limit(anonymous_form_limit, methods=["POST"])
 def accept_invitation(code: str):
     try:
         invitation = orgs.find_invitation(code)
@@ -175,6 +227,7 @@ def accept_invitation(code: str):
 
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(anonymous_form_limit, methods=["POST"])
 def reset_password(token: str):
     try:
         reset = services.find_password_reset(token)

@@ -67,9 +67,9 @@ def load_demo_data() -> DemoSummary:
     password_hash = hash_password(DEMO_PASSWORD)  # one KDF run, shared by every demo account
 
     staff = User(email=STAFF_EMAIL, name="协会工作人员（演示）", password_hash=password_hash,
-                 role="staff", created_at=base)
+                 role="staff", created_at=base, email_confirmed_at=base)
     admin = User(email=ADMIN_EMAIL, name="系统管理员（演示）", password_hash=password_hash,
-                 role="admin", created_at=base)
+                 role="admin", created_at=base, email_confirmed_at=base)
     db.session.add_all([staff, admin])
     db.session.flush()
     summary.users += 2
@@ -106,7 +106,8 @@ def load_demo_data() -> DemoSummary:
         summary.organisations[(kind, org.status)] += 1
 
         account = User(email=org_email(n), name=data["contact_name"], password_hash=password_hash,
-                       role="org_admin", organisation_id=org.id, created_at=registered)
+                       role="org_admin", organisation_id=org.id, created_at=registered,
+                       email_confirmed_at=registered)
         db.session.add(account)
         orgs[data["key"]], admins[data["key"]] = org, account
         summary.users += 1

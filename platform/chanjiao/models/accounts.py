@@ -73,6 +73,13 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Kept in every session at login and compared on each request: raising it (logout, a new
+    # password, a new role, deactivation, the organisation's suspension) ends every copy of
+    # every session of this user at once, on the server side.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Self-registration proves the address by a link first; invited, staff-made and demo
+    # accounts start confirmed. Unconfirmed (None): no login.
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     organisation: Mapped[Organisation | None] = relationship(
         back_populates="users", foreign_keys=[organisation_id]

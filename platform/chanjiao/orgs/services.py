@@ -100,24 +100,58 @@ def credit_code_taken(code: str, exclude_id: int | None = None) -> bool:
     return db.session.scalar(query) is not None
 
 
-def register_organisation(
-    data: OrganisationData, account: AccountData
-) -> tuple[Organisation, User]:
-    """Create a pending organisation and its first admin together.
+def apply_for_registration(data: OrganisationData, account: AccountData) -> User | None:
+    """A visitor's registration, answered the same whether or not the address has an account.
 
-    Raises :class:`DomainError` (with ``field`` naming the form field) and leaves the caller to
-    roll back, so that nothing is written when anything is wrong.
+    A new address gets a pending organisation, its first admin (unconfirmed) and an e-mail with
+    the confirmation link; an address with an account gets nothing written and an e-mail saying
+    that someone tried to register with it (with the way to log in or reset the password). The
+    page cannot tell the two apart, nor can the time it takes: the password is hashed either
+    way. Returns the new user, or None. Raises :class:`DomainError` on bad input, in both cases.
     """
+    from .. import mail
+
+    existing = accounts.find_user_by_email(account.email)
+    if existing is None:
+        _organisation, user = register_organisation(data, account)
+        mail.send_registration_confirmation(user)
+        return user
+    # The same checks as a new registration, so that errors do not tell the cases apart either.
+    _checked_registration(data, account)
+    accounts.hash_password(account.password)
+    if existing.email_confirmed_at is None and existing.active:
+        mail.send_registration_confirmation(existing)  # they may have lost the first e-mail
+    else:
+        mail.send_registration_attempt(existing)
+    return None
+
+
+def _checked_registration(data: OrganisationData, account: AccountData) -> OrganisationData:
+    """``data`` as stored (visible text, the credit code normalised), or :class:`DomainError`."""
     code = normalise_credit_code(data.credit_code)
     data = OrganisationData(**{**data.__dict__, **_visible_fields(data.__dict__), "credit_code": code})
     _check_organisation(data)
     if credit_code_taken(code):
         raise DomainError(_("该统一社会信用代码已注册，请直接登录或联系协会。"), field="credit_code")
     accounts.check_password_strength(account.password)
+    accounts.check_account_name(account.name)
+    return data
+
+
+def register_organisation(
+    data: OrganisationData, account: AccountData
+) -> tuple[Organisation, User]:
+    """Create a pending organisation and its first admin together (the admin's address
+    unconfirmed). Visitors come through :func:`apply_for_registration`.
+
+    Raises :class:`DomainError` (with ``field`` naming the form field) and leaves the caller to
+    roll back, so that nothing is written when anything is wrong.
+    """
+    data = _checked_registration(data, account)
     organisation = Organisation(
         kind=data.kind,
         name=data.name.strip(),
-        credit_code=code,
+        credit_code=data.credit_code,
         district=data.district,
         address=data.address.strip(),
         industry=data.industry if data.kind == "enterprise" else None,
@@ -131,7 +165,8 @@ def register_organisation(
     try:
         db.session.flush()
         user = accounts.create_user(
-            account.email, account.name, account.password, "org_admin", organisation.id
+            account.email, account.name, account.password, "org_admin", organisation.id,
+            confirmed=False,
         )
     except IntegrityError:
         # Two registrations raced on the same code or address; the unique indexes decided.
@@ -269,6 +304,7 @@ def change_role(actor: User, user_id: int, role: str) -> User:
         raise InvalidTransition(_("机构至少需要一位管理员。"))
     old = user.role
     user.role = role
+    accounts.end_sessions(user)  # pages already open were authorised for the old role
     db.session.flush()
     record(actor, "user.role", user, old=old, new=role)
     return user
@@ -285,6 +321,8 @@ def set_member_active(actor: User, user_id: int, active: bool) -> User:
     if not active and user.role == "org_admin" and _active_admin_count(user.organisation_id) <= 1:
         raise InvalidTransition(_("不能停用机构的最后一位管理员。"))
     user.active = active
+    # Reactivating must not bring back a session from before the deactivation.
+    accounts.end_sessions(user)
     db.session.flush()
     record(actor, "user.activate" if active else "user.deactivate", user)
     return user

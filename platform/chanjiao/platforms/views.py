@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 
 from ..auth.forms import add_domain_error
 from ..errors import DomainError, NotFound
+from ..throttles import anonymous_form_limit, limiter
 from ..uow import unit_of_work
 from . import services
 
@@ -44,6 +45,7 @@ def detail(platform_id: int):
 
 
 @bp.route("/<int:platform_id>/objection", methods=["GET", "POST"])
+@limiter.limit(anonymous_form_limit, methods=["POST"])
 def objection(platform_id: int):
     from ..curation.forms import ObjectionForm
 

@@ -209,6 +209,8 @@ def decide(actor: User, organisation: Organisation, decision: str, reason: str =
     organisation.status_reason = reason
     organisation.status_decided_at = utcnow()
     db.session.flush()
+    if rule.to_status == "suspended":
+        accounts.end_sessions_of_organisation(organisation.id)
     record(actor, f"organisation.{decision}", organisation, reason, old=old, new=rule.to_status)
     return organisation
 
