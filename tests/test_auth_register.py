@@ -4,11 +4,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from chanjiao.auth.services import confirmation_token
 from chanjiao.extensions import db
 from chanjiao.models import AuditLog, Organisation, User
 from chanjiao.validators import credit_code_check_char
-
-from chanjiao.auth.services import confirmation_token
 
 from .factories import credit_code
 

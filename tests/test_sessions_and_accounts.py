@@ -11,7 +11,14 @@ from sqlalchemy import func, select
 
 from chanjiao.auth.services import confirmation_token
 from chanjiao.extensions import db
-from chanjiao.models import ApiToken, AuditLog, Organisation, OutboxMessage, PasswordResetToken, User
+from chanjiao.models import (
+    ApiToken,
+    AuditLog,
+    Organisation,
+    OutboxMessage,
+    PasswordResetToken,
+    User,
+)
 
 from .conftest import CSRFClient
 from .test_api_helpers import bearer, token_for

@@ -20,9 +20,8 @@ ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\ufeff"]
 
 @pytest.mark.parametrize("control", BIDI_CONTROLS + ["\x07", "\x1b", "\u00ad", "\u2060", "\u061c"])
 def test_every_control_and_format_character_is_named(app, control):
-    with app.test_request_context():
-        with pytest.raises(ValidationFailed) as refused:
-            visible_text(f"证书{control}名称", "证书名称", "certificate_name")
+    with app.test_request_context(), pytest.raises(ValidationFailed) as refused:
+        visible_text(f"证书{control}名称", "证书名称", "certificate_name")
     code = f"U+{ord(control):04X}"
     assert refused.value.field == "certificate_name"
     assert refused.value.message == f"证书名称含有不可见的控制字符（{code}），请删除后重新输入。"

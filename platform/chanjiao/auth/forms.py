@@ -22,8 +22,8 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional, Validati
 from .. import choices
 from ..errors import DomainError
 from ..forms import CleanForm
-from .services import check_password_strength
 from ..validators import credit_code_problem, is_valid_phone, normalise_credit_code
+from .services import check_password_strength
 
 EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 MAX_DESCRIPTION = 5000
