@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ..common import MAX_ID
 from . import schemas
 
 API_VERSION = "1.0.0"
@@ -67,7 +68,7 @@ def _components() -> dict[str, Any]:
         "parameters": {
             "page": {
                 "name": "page", "in": "query", "required": False,
-                "schema": {"type": "integer", "minimum": 1, "default": 1},
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID, "default": 1},
                 "description": "Page number; a page past the end is empty.",
             },
             "per_page": {
@@ -85,11 +86,11 @@ def _components() -> dict[str, Any]:
             },
             "demand_id": {
                 "name": "demand_id", "in": "path", "required": True,
-                "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
             },
             "programme_id": {
                 "name": "programme_id", "in": "path", "required": True,
-                "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
             },
         },
         "headers": {

@@ -1,13 +1,15 @@
 """JSON Schemas of the API's bodies, a validator for the subset of JSON Schema they use, and
 the conversions between JSON and the postings services' inputs and rows.
 
-The request schemas are both documentation (``openapi.json``) and the API's type check: a body
-is checked for its structure here (types, required and unknown fields, dates); ranges, lengths
-and codes are documented from the services' own constants and enforced by the services.
+The request schemas are both documentation (``openapi.json``) and the API's first check: a body
+is refused here for anything its schema refuses (types, required and unknown fields, dates,
+ranges, lengths, codes, characters), so that the document states the server's real limits; the
+services then apply the rules that span fields and enforce the same limits for the web forms.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Any
 from flask_babel import gettext as _
 
 from .. import choices
+from ..common import forbidden_characters
 from ..matchmaking import Recommendation
 from ..models import Demand, Organisation, Programme
 from ..postings import services as postings
@@ -35,19 +38,58 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _text(max_length: int, description: str = "") -> dict[str, Any]:
+# The control and format characters (Unicode Cc and Cf, as of Python 3.11's Unicode 14) that
+# stored text refuses (chanjiao.common.forbidden_characters): all but line breaks, tabs and the
+# zero-width characters, which are dropped instead. tests/test_api_openapi.py checks the list
+# against that function.
+FORBIDDEN_RANGES = (
+    (0x0000, 0x0008), (0x000B, 0x000C), (0x000E, 0x001F), (0x007F, 0x009F), (0x00AD, 0x00AD),
+    (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD), (0x070F, 0x070F), (0x0890, 0x0891),
+    (0x08E2, 0x08E2), (0x180E, 0x180E), (0x200E, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064),
+    (0x2066, 0x206F), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD),
+    (0x13430, 0x13438), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+)
+
+
+def _class_char(code: int) -> str:
+    # \uXXXX reads the same in ECMA-262 and Python patterns; beyond the BMP only the character
+    # itself does.
+    return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
+
+
+_FORBIDDEN = "".join(
+    _class_char(low) + ("" if low == high else "-" + _class_char(high)) for low, high in FORBIDDEN_RANGES
+)
+#: Text without control or format characters.
+TEXT_PATTERN = f"^[^{_FORBIDDEN}]*$"
+#: The same, with at least one character that is not a space.
+REQUIRED_TEXT_PATTERN = f"^[^{_FORBIDDEN}]*[^{_FORBIDDEN}\\s][^{_FORBIDDEN}]*$"
+_TEXT_RULE = "No control or format characters (Unicode Cc, Cf) other than line breaks and tabs."
+_REQUIRED_RULE = (
+    "Must show at least one visible character (a letter, digit, punctuation mark or symbol), "
+    "and no control or format characters (Unicode Cc, Cf) other than line breaks and tabs. "
+    "Zero-width characters and surrounding spaces are dropped."
+)
+
+
+def _text(max_length: int, description: str = "", *, required: bool = False) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string", "maxLength": max_length}
-    if description:
-        schema["description"] = description
+    if required:
+        schema.update(minLength=1, pattern=REQUIRED_TEXT_PATTERN)
+    else:
+        schema["pattern"] = TEXT_PATTERN
+    rule = _REQUIRED_RULE if required else _TEXT_RULE
+    schema["description"] = f"{description} {rule}" if description else rule
     return schema
 
 
 def _lines(description: str) -> dict[str, Any]:
     return {
         "type": "array",
-        "items": {"type": "string", "maxLength": postings.MAX_LINE},
+        "items": {"type": "string", "maxLength": postings.MAX_LINE, "pattern": TEXT_PATTERN},
         "maxItems": postings.MAX_LINES,
-        "description": description,
+        "description": f"{description} Empty items are dropped. {_TEXT_RULE}",
     }
 
 
@@ -57,13 +99,13 @@ def _codes(vocabulary: dict[str, Any], description: str) -> dict[str, Any]:
 
 SKILLS = {
     "type": "array",
-    "items": {"type": "string", "maxLength": MAX_SKILL_LENGTH},
+    "items": {"type": "string", "maxLength": MAX_SKILL_LENGTH, "pattern": TEXT_PATTERN},
     "maxItems": postings.MAX_SKILLS,
     "description": "Skill tags; unknown tags are created.",
 }
 
 DEMAND_FIELDS: dict[str, Any] = {
-    "title": _text(postings.MAX_TITLE, "The role (岗位)."),
+    "title": _text(postings.MAX_TITLE, "The role (岗位).", required=True),
     "occupation": _text(postings.MAX_OCCUPATION),
     "description": _text(postings.MAX_DESCRIPTION),
     "duties": _lines("Duties (岗位职责), one per item."),
@@ -82,7 +124,7 @@ DEMAND_REQUIRED = ["title", "district", "skill_level"]
 MODULE = {
     "type": "object",
     "properties": {
-        "name": {"type": "string", "maxLength": postings.MAX_LINE},
+        "name": _text(postings.MAX_LINE, required=True),
         "hours": {"type": "integer", "minimum": 1, "maximum": postings.MAX_MODULE_HOURS},
     },
     "required": ["name", "hours"],
@@ -90,7 +132,7 @@ MODULE = {
 }
 
 PROGRAMME_FIELDS: dict[str, Any] = {
-    "title": _text(postings.MAX_TITLE),
+    "title": _text(postings.MAX_TITLE, required=True),
     "description": _text(postings.MAX_DESCRIPTION),
     "modules": {"type": "array", "items": {"$ref": "#/components/schemas/Module"}, "maxItems": postings.MAX_LINES},
     "outcomes": _lines("Learning outcomes, one per item."),
@@ -393,6 +435,8 @@ class Problem:
     path: str
     keyword: str
     expected: Any = None
+    # The refused value, for the message only.
+    value: Any = dataclasses.field(default=None, compare=False, repr=False)
 
 
 STRUCTURAL = frozenset({"type", "properties", "required", "additionalProperties", "items", "format", "$ref"})
@@ -420,6 +464,15 @@ def _format_ok(value: str, fmt: str) -> bool:
     return True  # formats this validator does not know are annotations only
 
 
+def _range(schema: dict[str, Any]) -> dict[str, Any]:
+    return {k: schema[k] for k in ("minimum", "maximum") if k in schema}
+
+
+@functools.cache
+def _pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -433,7 +486,7 @@ def validate(
 ) -> list[Problem]:
     """Problems of ``instance`` against ``schema`` (the subset of JSON Schema 2020-12 used here:
     $ref to #/components/schemas, type, properties, required, additionalProperties, items,
-    enum, format date/date-time, minimum, maximum, minLength, maxLength, maxItems).
+    enum, format date/date-time, minimum, maximum, minLength, maxLength, pattern, maxItems).
 
     ``keywords`` limits the check (e.g. to :data:`STRUCTURAL`); None checks them all.
     """
@@ -465,11 +518,13 @@ def validate(
             problems.append(Problem(path, "maxLength", schema["maxLength"]))
         if on("minLength") and len(instance) < schema["minLength"]:
             problems.append(Problem(path, "minLength", schema["minLength"]))
+        if on("pattern") and not _pattern(schema["pattern"]).search(instance):
+            problems.append(Problem(path, "pattern", schema["pattern"], instance))
     if _JSON_TYPES["number"](instance) and instance is not None:
         if on("minimum") and instance < schema["minimum"]:
-            problems.append(Problem(path, "minimum", schema["minimum"]))
+            problems.append(Problem(path, "minimum", _range(schema)))
         if on("maximum") and instance > schema["maximum"]:
-            problems.append(Problem(path, "maximum", schema["maximum"]))
+            problems.append(Problem(path, "maximum", _range(schema)))
     if isinstance(instance, list):
         if on("maxItems") and len(instance) > schema["maxItems"]:
             problems.append(Problem(path, "maxItems", schema["maxItems"]))
@@ -507,6 +562,12 @@ def _type_message(types: list[str]) -> str:
     return messages.get((main, nullable)) or _("类型不正确。")
 
 
+def _bounds(bounds: dict[str, Any]) -> str:
+    if "minimum" in bounds and "maximum" in bounds:
+        return _("请输入 %(low)s 到 %(high)s 之间的整数。", low=bounds["minimum"], high=bounds["maximum"])
+    return _("取值不符合要求。")
+
+
 def problem_messages(problems: list[Problem]) -> dict[str, str]:
     """A user-facing message per field path (the first problem of each path)."""
     fields: dict[str, str] = {}
@@ -515,8 +576,23 @@ def problem_messages(problems: list[Problem]) -> dict[str, str]:
             continue
         if problem.keyword == "type":
             message = _type_message(problem.expected)
-        elif problem.keyword == "required":
+        elif problem.keyword in ("required", "minLength"):
             message = _("此项为必填项。")
+        elif problem.keyword == "maxLength":
+            message = _("最多 %(n)s 个字。", n=problem.expected)
+        elif problem.keyword == "maxItems":
+            message = _("最多 %(n)s 项。", n=problem.expected)
+        elif problem.keyword == "enum":
+            message = _("请选择列表中的选项。")
+        elif problem.keyword in ("minimum", "maximum"):
+            message = _bounds(problem.expected)
+        elif problem.keyword == "pattern":
+            codes = forbidden_characters(problem.value or "")
+            message = (
+                _("含有不可见的控制字符（%(codes)s），请删除后重新输入。", codes="、".join(codes[:3]))
+                if codes
+                else _("此项为必填项。")
+            )
         elif problem.keyword == "additionalProperties":
             message = _("不支持此字段（未知字段或只读字段）。")
         elif problem.keyword == "format":
@@ -532,7 +608,7 @@ def problem_messages(problems: list[Problem]) -> dict[str, str]:
 
 def _parse(body: dict[str, Any], schema_name: str) -> dict[str, Any]:
     """The body's fields as Python values; raises :class:`BodyInvalid` on structural problems."""
-    problems = validate(body, SCHEMAS[schema_name], keywords=STRUCTURAL)
+    problems = validate(body, SCHEMAS[schema_name])
     if problems:
         raise BodyInvalid(problem_messages(problems))
     values = dict(body)
