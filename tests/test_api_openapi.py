@@ -3,11 +3,15 @@ JSON Schema the tests validate real responses with (tests/test_api.py checks eve
 gets against the documented schema of its status)."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from chanjiao.api.schemas import SCHEMAS, Problem, validate
+from chanjiao.api import schemas
+from chanjiao.api.schemas import SCHEMAS, Problem
+from chanjiao.common import forbidden_characters
 
 from .test_api_helpers import DOCUMENT
 
@@ -15,7 +19,7 @@ METHODS = {"get", "post", "put", "patch", "delete"}
 # Keywords the validator checks, and annotations it may ignore.
 KNOWN_KEYWORDS = {
     "$ref", "type", "properties", "required", "additionalProperties", "items", "enum", "format",
-    "minimum", "maximum", "minLength", "maxLength", "maxItems", "description", "default",
+    "minimum", "maximum", "minLength", "maxLength", "pattern", "maxItems", "description", "default",
 }
 
 
@@ -36,6 +40,45 @@ def test_every_served_route_is_documented_and_every_documented_one_is_served(app
     served = served_operations(app)
     assert len(served) == 11
     assert served == documented_operations()
+
+
+def test_an_independent_validator_finds_the_served_document_valid_openapi_3_1(client):
+    served = client.get("/api/v1/openapi.json")
+    assert served.status_code == 200
+    # As a client reads it: the JSON text, not the Python objects that produced it.
+    document = json.loads(served.get_data(as_text=True))
+    validate(document, cls=OpenAPIV31SpecValidator)
+    assert list(OpenAPIV31SpecValidator(document).iter_errors()) == []
+
+
+def _broken(change) -> dict:
+    document = json.loads(json.dumps(DOCUMENT))
+    change(document)
+    return document
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d["components"]["parameters"]["k"].update({"in": "body"}),
+        lambda d: d["paths"]["/demands"]["get"].update({"responses": []}),
+        lambda d: d["paths"].update({"demands": d["paths"].pop("/demands")}),
+    ],
+    ids=["parameter-in-body", "responses-not-a-map", "path-without-slash"],
+)
+def test_the_independent_validator_is_not_a_rubber_stamp(change):
+    assert list(OpenAPIV31SpecValidator(_broken(change)).iter_errors())
+
+
+def test_the_documented_forbidden_characters_are_the_ones_stored_text_refuses():
+    everything = "".join(map(chr, range(0x110000)))
+    refused = {int(code[2:], 16) for code in forbidden_characters(everything)}
+    documented = {c for low, high in schemas.FORBIDDEN_RANGES for c in range(low, high + 1)}
+    assert refused == documented
+    text, required = re.compile(schemas.TEXT_PATTERN), re.compile(schemas.REQUIRED_TEXT_PATTERN)
+    assert all(not text.search(chr(c)) for c in documented)
+    assert text.search("焊工\n\t\u200b") and not text.search("焊\u202e工")
+    assert required.search(" 焊 ") and not required.search(" \t\n") and not required.search("")
 
 
 def test_document_is_openapi_3_1_with_bearer_security(client):
@@ -124,7 +167,8 @@ def test_query_parameters_match_what_the_views_accept():
         ("2026-02-28T10:00:00+00:00", {"type": "string", "format": "date-time"}, []),
         ("2026-02-28T10:00:00", {"type": "string", "format": "date-time"}, [Problem("", "format", "date-time")]),
         ("长" * 3, {"type": "string", "maxLength": 2}, [Problem("", "maxLength", 2)]),
-        (0, {"type": "integer", "minimum": 1}, [Problem("", "minimum", 1)]),
+        (0, {"type": "integer", "minimum": 1}, [Problem("", "minimum", {"minimum": 1})]),
+        ("a\u202e", {"type": "string", "pattern": "^[^\u202e]*$"}, [Problem("", "pattern", "^[^\u202e]*$")]),
         ([1, "a"], {"type": "array", "items": {"type": "integer"}}, [Problem("[1]", "type", ["integer"])]),
         ({"a": 1}, {"type": "object", "properties": {}, "additionalProperties": False},
          [Problem("a", "additionalProperties")]),
@@ -134,4 +178,4 @@ def test_query_parameters_match_what_the_views_accept():
     ],
 )
 def test_validator(instance, schema, expected):
-    assert validate(instance, schema) == expected
+    assert schemas.validate(instance, schema) == expected
