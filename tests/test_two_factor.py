@@ -246,6 +246,10 @@ def test_enabling_it_ends_the_users_other_sessions(app, client, make):
 def test_admin_reset_is_audited_with_its_reason_and_staff_must_enrol_again(app, client, make, login):
     admin = make.user(role="admin")
     staff = make.user(role="staff")
+    app.test_client_class = type(client)
+    staff_browser = app.test_client()
+    password_step(staff_browser, staff)
+    assert staff_browser.post("/login/verify", data={"code": code_after(secret_of(staff), 0)}).status_code == 302
     login(admin)
     page = client.get("/account/two-factor/reset")
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
@@ -266,8 +270,10 @@ def test_admin_reset_is_audited_with_its_reason_and_staff_must_enrol_again(app, 
     entry = db.session.scalar(select(AuditLog).where(AuditLog.action == "two_factor.reset"))
     assert (entry.actor_id, entry.object_id, entry.reason) == (admin.id, staff.id, "手机丢失，已电话核实本人")
     assert entry.created_at is not None
+    # The session that passed the old second factor ends.
+    response = staff_browser.get("/staff/")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/login")
 
-    app.test_client_class = type(client)
     other = app.test_client()
     response = password_step(other, staff)
     assert response.headers["Location"].endswith("/account/two-factor/setup")
@@ -308,3 +314,13 @@ def test_verify_without_a_pending_login_goes_back_to_login(client, make):
     response = client.post("/login/verify", data={"code": "abc\x00"})
     assert response.status_code == 400
     assert credential(staff).pending_login_failures == 0
+
+
+def test_a_user_without_it_logs_in_where_a_staff_member_logged_out(client, make, login):
+    staff = make.user(role="staff")
+    member = make.user(make.org())
+    login(staff)
+    assert logged_in_as_staff(client)
+    client.post("/logout")
+    password_step(client, member)
+    assert client.get("/dashboard/").status_code == 200

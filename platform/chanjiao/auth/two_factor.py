@@ -64,8 +64,10 @@ def confirmed_credential(user: User) -> TwoFactorCredential | None:
 
 def session_marker(credential: TwoFactorCredential) -> str:
     """A value the session keeps once it passed this credential's check. A new enrolment has a
-    new secret, so sessions that passed an earlier one no longer count."""
-    return hashlib.sha256(f"two-factor-session:{credential.secret}".encode()).hexdigest()[:24]
+    new secret, so sessions that passed an earlier one no longer count; the user id in front
+    tells a marker of this user from one left by someone who logged out in the same browser."""
+    digest = hashlib.sha256(f"two-factor-session:{credential.secret}".encode()).hexdigest()[:24]
+    return f"{credential.user_id}:{digest}"
 
 
 # --- Enrolment ---------------------------------------------------------------------------------

@@ -93,6 +93,7 @@ def continue_login(user: User, next_target: str) -> Response:
     """After the right password: log in, or first ask for the second factor if the user has it."""
     from .views import start_session
 
+    session.pop(PENDING, None)
     if tf.confirmed_credential(user) is None:
         start_session(user)
         if tf.is_required(user):
@@ -284,16 +285,19 @@ def enforce_two_factor():
     if not current_user.is_authenticated or request.endpoint in OPEN_ENDPOINTS:
         return None
     credential = tf.confirmed_credential(current_user)
-    if credential is not None:
-        if session.get(PASSED) != tf.session_marker(credential):
-            # Opened before this enrolment (in another browser, or before an admin's reset
-            # and re-enrolment): it never passed this second factor.
-            logout_user()
-            session.pop(PASSED, None)
-            flash(_("两步验证设置已变更，请重新登录。"), "warning")
-            return redirect(url_for("auth.login"))
-        return None
-    if not tf.is_required(current_user):
+    passed = session.get(PASSED)
+    if not (isinstance(passed, str) and passed.startswith(f"{current_user.id}:")):
+        passed = None  # none, or left by another user who logged out in this browser
+    expected = tf.session_marker(credential) if credential is not None else None
+    if passed != expected:
+        # The second factor changed since this session was opened: enabled elsewhere (this
+        # session never passed it), reset by an admin, turned off or enrolled anew in another
+        # browser. The session ends rather than carry on under rules it did not pass.
+        logout_user()
+        session.pop(PASSED, None)
+        flash(_("两步验证设置已变更，请重新登录。"), "warning")
+        return redirect(url_for("auth.login"))
+    if credential is not None or not tf.is_required(current_user):
         return None
     if request.endpoint in ("two_factor.setup", "two_factor.confirm"):
         return None
