@@ -313,7 +313,7 @@ def test_verify_without_a_pending_login_goes_back_to_login(client, make):
     password_step(client, staff)
     response = client.post("/login/verify", data={"code": "abc\x00"})
     assert response.status_code == 400
-    assert credential(staff).pending_login_failures == 0
+    assert credential(staff).wrong_codes == 0
 
 
 def test_a_user_without_it_logs_in_where_a_staff_member_logged_out(client, make, login):
@@ -324,3 +324,18 @@ def test_a_user_without_it_logs_in_where_a_staff_member_logged_out(client, make,
     client.post("/logout")
     password_step(client, member)
     assert client.get("/dashboard/").status_code == 200
+
+
+def test_five_wrong_codes_on_the_setup_page_end_the_session(client, make, login):
+    staff = make.user(role="staff")
+    login(staff)
+    secret = secret_of(staff)
+    for attempt in range(1, 5):
+        response = client.post("/account/two-factor/recovery-codes", data={"code": wrong_code(secret)})
+        assert response.status_code == 400
+        assert f"还可以再试 {5 - attempt} 次" in response.get_data(as_text=True)
+    response = client.post("/account/two-factor/recovery-codes", data={"code": wrong_code(secret)})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/login")
+    assert not logged_in_as_staff(client)
+    assert db.session.scalar(select(func.count()).select_from(RecoveryCode)) == 0
+    assert actions() == ["two_factor.too_many_wrong_codes"]

@@ -233,6 +233,7 @@ def _check_totp(credential: TwoFactorCredential, code: str) -> None:
             TwoFactorCredential.last_used_timestep < matched,
         ),
         last_used_timestep=matched,
+        wrong_codes=0,
     ):
         raise WrongCode(_("该验证码已经使用过，请等待身份验证器显示新的验证码。"), field="code")
 
@@ -272,7 +273,7 @@ def open_pending_login(user: User) -> str:
     credential = _require_confirmed(user)
     nonce = secrets.token_hex(16)
     credential.pending_login_nonce = nonce
-    credential.pending_login_failures = 0
+    credential.wrong_codes = 0
     db.session.flush()
     return nonce
 
@@ -293,13 +294,27 @@ def count_failure(user: User, nonce: str) -> int:
     change_if(
         credential,
         TwoFactorCredential.pending_login_nonce == nonce,
-        pending_login_failures=TwoFactorCredential.pending_login_failures + 1,
+        wrong_codes=TwoFactorCredential.wrong_codes + 1,
     )
     if credential.pending_login_nonce != nonce:
         return 0
-    left = MAX_CODE_FAILURES - credential.pending_login_failures
+    left = MAX_CODE_FAILURES - credential.wrong_codes
     if left <= 0:
         close_pending_login(user)
+        return 0
+    return left
+
+
+def count_wrong_code(user: User) -> int:
+    """Add a wrong code sent by a signed-in session; return the attempts left. At 0 the view
+    ends the session: guessing codes with a stolen session must not go on for ever."""
+    credential = _require_confirmed(user)
+    change_if(credential, wrong_codes=TwoFactorCredential.wrong_codes + 1)
+    left = MAX_CODE_FAILURES - credential.wrong_codes
+    if left <= 0:
+        credential.wrong_codes = 0
+        db.session.flush()
+        record(user, "two_factor.too_many_wrong_codes", user)
         return 0
     return left
 
@@ -308,5 +323,5 @@ def close_pending_login(user: User) -> None:
     credential = credential_of(user)
     if credential is not None:
         credential.pending_login_nonce = None
-        credential.pending_login_failures = 0
+        credential.wrong_codes = 0
         db.session.flush()

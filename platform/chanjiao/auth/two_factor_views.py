@@ -197,6 +197,21 @@ def _setup_page(form: CodeForm | None = None, status: int = 200) -> Response:
     )
 
 
+def _refused(form: CodeForm, error: DomainError) -> Response:
+    """The setup page with the refusal; after 5 wrong codes in a row the session ends."""
+    add_domain_error(form, error)
+    if isinstance(error, tf.WrongCode):
+        with unit_of_work():
+            left = tf.count_wrong_code(_me())
+        if left == 0:
+            logout_user()
+            session.pop(PASSED, None)
+            flash(_("验证码错误次数过多，请重新登录。"), "error")
+            return redirect(url_for("auth.login"))
+        form.code.errors = [*form.code.errors, _("还可以再试 %(n)s 次。", n=left)]
+    return _setup_page(form, 400)
+
+
 @bp.get("/account/two-factor/setup")
 @login_required
 def setup():
@@ -230,8 +245,7 @@ def regenerate():
         with unit_of_work():
             codes = tf.regenerate_recovery_codes(_me(), form.code.data)
     except DomainError as error:
-        add_domain_error(form, error)
-        return _setup_page(form, 400)
+        return _refused(form, error)
     flash(_("已生成新的恢复码，旧的恢复码已失效。"), "success")
     return _render("auth/two_factor_codes.html", codes=codes)
 
@@ -248,8 +262,7 @@ def disable():
     except PermissionDenied:
         abort(403)
     except DomainError as error:
-        add_domain_error(form, error)
-        return _setup_page(form, 400)
+        return _refused(form, error)
     session.pop(PASSED, None)
     flash(_("两步验证已关闭。"), "success")
     return redirect(url_for("two_factor.setup"))

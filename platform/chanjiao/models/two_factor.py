@@ -29,11 +29,12 @@ class TwoFactorCredential(db.Model):
     # The 30-second step of the last accepted code: a code of that step or earlier is refused,
     # so a code seen over someone's shoulder cannot be used a second time.
     last_used_timestep: Mapped[int | None] = mapped_column(Integer)
-    # The login waiting for its code (a random value also kept in that browser's session) and
-    # its wrong codes so far. Counted here, not in the session cookie, so that replaying an
-    # older cookie does not bring back spent attempts.
+    # The login waiting for its code (a random value also kept in that browser's session).
     pending_login_nonce: Mapped[str | None] = mapped_column(String(32))
-    pending_login_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # Wrong codes since the last right one, of the pending login or of a signed-in session
+    # (new recovery codes, turning it off). Counted here, not in the session cookie, so that
+    # replaying an older cookie does not bring back spent attempts.
+    wrong_codes: Mapped[int] = mapped_column(Integer, default=0)
 
     user: Mapped[User] = relationship()
 

@@ -26,7 +26,7 @@ def upgrade():
     sa.Column('confirmed_at', chanjiao.models._common.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_used_timestep', sa.Integer(), nullable=True),
     sa.Column('pending_login_nonce', sa.String(length=32), nullable=True),
-    sa.Column('pending_login_failures', sa.Integer(), nullable=False),
+    sa.Column('wrong_codes', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_two_factor_credential_user_id_user')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_two_factor_credential')),
     sa.UniqueConstraint('user_id', name=op.f('uq_two_factor_credential_user_id'))
