@@ -28,6 +28,7 @@ from ..extensions import db
 from ..forms import CleanForm
 from ..models import User
 from ..security import admin_required
+from ..throttles import limiter, login_limit
 from ..uow import unit_of_work
 from . import services
 from . import two_factor as tf
@@ -138,6 +139,8 @@ def _back_to_login(message: str | None) -> Response:
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])
+# A code is a password too: guesses from one address count with its login attempts.
+@limiter.shared_limit(login_limit, "login", methods=["POST"])
 def verify():
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.index"))

@@ -55,7 +55,8 @@ def end_stale_sessions() -> None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(login_limit, methods=["POST"])
+# One count per address for passwords and second-factor codes (auth.two_factor_views).
+@limiter.shared_limit(login_limit, "login", methods=["POST"])
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.index"))
