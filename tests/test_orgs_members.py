@@ -59,7 +59,7 @@ def test_deactivate_and_reactivate_member(client, team):
     assert not member.active
     client.post("/logout")
     response = client.post("/login", data={"email": member.email, "password": "Chanjiao-test-2026"})
-    assert response.status_code == 401  # a deactivated member cannot log in
+    assert response.status_code == 403  # a deactivated member cannot log in
 
 
 def test_reactivate(client, team):

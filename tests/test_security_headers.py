@@ -316,7 +316,7 @@ def _links(client: CSRFClient, login, world) -> dict[str, str]:
     return {
         "demand_id": str(world["demand"].id), "programme_id": str(world["programme"].id),
         "platform_id": str(world["platform"].id), "organisation_id": str(world["enterprise"].id),
-        "user_id": str(world["member"].id), "code": code, "token": token,
+        "user_id": str(world["member"].id), "code": code, "token": token, "reason": "register",
     }
 
 
@@ -343,7 +343,8 @@ def _page_paths(app: Flask, values: dict[str, str]) -> dict[str, str]:
 MUST_SEE = {
     "anonymous": {"public.home", "public.demands", "public.programmes", "public.demand_detail",
                   "public.programme_detail", "platforms.index", "platforms.detail", "auth.login",
-                  "auth.register", "auth.accept_invitation", "auth.reset_password"},
+                  "auth.register", "auth.accept_invitation", "auth.reset_password",
+                  "auth.forgot_password", "auth.email_sent"},
     "hr": {"dashboard.index", "postings.my_demands", "postings.demand_new", "postings.demand_edit",
            "postings.demand_preview", "matches.demand_matches", "matches.interests", "orgs.members",
            "orgs.profile", "inbox.index", "curation.org_platforms", "tokens.index", "public.home"},
