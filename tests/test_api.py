@@ -736,7 +736,7 @@ def test_blank_titles_are_422_on_create_and_patch(client, world, title, side):
 @pytest.mark.parametrize(
     "patch, field, message",
     [
-        ({"modules": [{"name": "  ", "hours": 8}]}, "modules[0].name", "此项为必填项。"),
+        ({"modules": [{"name": "  ", "hours": 8}]}, "modules", "第 1 个模块名称为空或过长。"),
         ({"certificate_kind": "skill_level", "certificate_name": " \t"}, "certificate_name", "请填写证书名称。"),
     ],
 )
