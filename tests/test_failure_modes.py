@@ -39,7 +39,7 @@ from .conftest import CSRFClient
 from .e2e_support import REPO_ROOT, free_port
 from .pg_cluster import Cluster, pg_cluster
 from .test_api import DEMAND
-from .test_api_helpers import bearer, token_for
+from .test_api_helpers import DOCUMENT, bearer, token_for, validate
 
 UNAVAILABLE_TITLE = "服务暂时不可用"
 READ_ONLY_TITLE = "平台维护中，暂时只读"
@@ -96,6 +96,11 @@ def assert_json_503(response, code: str, message_part: str) -> None:
     assert error["code"] == code
     assert message_part in error["message"]
     assert set(error) == {"code", "message"}
+    # The answer is the one the API describes for every operation.
+    assert validate(response.get_json(), {"$ref": "#/components/schemas/Error"}, DOCUMENT) == []
+    assert all("503" in op["responses"] for name, path in DOCUMENT["paths"].items()
+               if name != "/openapi.json"  # the one answer that needs no database
+               for op in path.values() if isinstance(op, dict) and "responses" in op)
 
 
 def outage_records(caplog) -> list[logging.LogRecord]:

@@ -45,6 +45,10 @@ _ERRORS = {
     "ValidationError": "Bad input; `fields` names each refused field (JSON path) with a message. Nothing was written.",
     "RateLimited": "Too many requests for this token in the current minute.",
     "InternalError": "Unexpected server error.",
+    "Unavailable": (
+        "The database cannot be reached (`service_unavailable`) or is read-only for maintenance "
+        "(`read_only`). Nothing was written; retry after `Retry-After` seconds."
+    ),
 }
 
 
@@ -61,6 +65,9 @@ def _components() -> dict[str, Any]:
     responses["RateLimited"]["headers"] = {
         **_RATE_HEADERS,
         "Retry-After": {"schema": {"type": "integer", "minimum": 1}, "description": "Seconds until the window resets."},
+    }
+    responses["Unavailable"]["headers"] = {
+        "Retry-After": {"schema": {"type": "integer", "minimum": 1}, "description": "Seconds to wait before retrying."},
     }
     return {
         "schemas": copy.deepcopy(schemas.SCHEMAS),
@@ -114,6 +121,7 @@ def _common_errors(*extra: tuple[str, str]) -> dict[str, Any]:
         "405": _error_ref("MethodNotAllowed"),
         "429": _error_ref("RateLimited"),
         "500": _error_ref("InternalError"),
+        "503": _error_ref("Unavailable"),
     }
     responses.update({status: _error_ref(name) for status, name in extra})
     return dict(sorted(responses.items()))

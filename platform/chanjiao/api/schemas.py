@@ -330,7 +330,8 @@ ERROR = {
                     "enum": [
                         "bad_request", "unauthorized", "forbidden", "not_found", "method_not_allowed",
                         "conflict", "payload_too_large", "unsupported_media_type", "validation_error",
-                        "rate_limited", "internal_error", "http_error",
+                        "rate_limited", "internal_error", "http_error", "service_unavailable",
+                        "read_only",
                     ],
                 },
                 "message": {"type": "string"},

@@ -468,9 +468,10 @@ def _target_state(force: bool) -> None:
     # The secret key is not counted: starting the app to run this command creates one.
     if tables or files:
         what = ", ".join([*tables[:5], *files[:5]])
+        where = f"{db.engine.url.render_as_string(hide_password=True)} / {root}"
         raise BackupError(
             _("目标不是空的（%(where)s 中已有数据：%(what)s）；确认要覆盖请加 --force。",
-              where=f"{db.engine.url.render_as_string(hide_password=True)} / {root}", what=what)
+              where=where, what=what)
         )
 
 
