@@ -389,3 +389,30 @@ def test_a_read_only_postgres_database_is_refused(cluster, instance):
         message = refusal(app)
     assert (f"/{name} is read-only: ReadOnlySqlTransaction: "
             "cannot execute UPDATE in a read-only transaction") in message
+
+
+def test_a_background_thread_logs_an_outage_in_one_line_and_goes_on(app, caplog):
+    """The outbox runner and ticker meet the same outage as requests: a warning without a stack
+    trace each time, and the loop keeps running (a real SQLite error from a missing file)."""
+    import threading
+
+    from chanjiao.jobs import background
+
+    stop = threading.Event()
+    calls = []
+    unreachable = sa.create_engine("sqlite:////nonexistent-folder/chanjiao.db")
+
+    def body() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            stop.set()
+        with unreachable.connect():
+            pass
+
+    caplog.set_level(logging.WARNING, logger=background.log.name)
+    background.loop(app, "probe", body, wait=lambda: None, stop=stop)
+    unreachable.dispose()
+    records = [r for r in caplog.records if "background probe" in r.getMessage()]
+    assert len(calls) == 2 and len(records) == 2
+    assert all(r.levelno == logging.WARNING and r.exc_info is None for r in records)
+    assert "database unavailable (OperationalError: unable to open database file)" in records[0].getMessage()

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from flask import Flask
 
+from .. import availability
 from ..extensions import db
 from . import outbox, scheduler
 
@@ -40,8 +41,14 @@ def loop(
                     body()
                 finally:
                     db.session.remove()
-        except Exception:  # noqa: BLE001 - a background thread must never die
-            log.exception("background %s failed; retrying", name)
+        except Exception as error:  # noqa: BLE001 - a background thread must never die
+            outage = availability.classify(error)
+            if outage is not None:
+                # An outage is expected to pass: one line, not a stack trace every 5 seconds.
+                log.warning("background %s: database %s (%s); retrying",
+                            name, outage, availability.reason(error))
+            else:
+                log.exception("background %s failed; retrying", name)
             stop.wait(5)
         wait()
 
