@@ -416,3 +416,24 @@ def test_a_background_thread_logs_an_outage_in_one_line_and_goes_on(app, caplog)
     assert len(calls) == 2 and len(records) == 2
     assert all(r.levelno == logging.WARNING and r.exc_info is None for r in records)
     assert "database unavailable (OperationalError: unable to open database file)" in records[0].getMessage()
+
+
+def test_a_connection_lost_after_the_answer_does_not_turn_it_into_a_500(caplog):
+    """A request that read after its commit holds a transaction; the server drops the connection
+    before the request ends: closing the session must not raise (gunicorn would answer 500)."""
+    from chanjiao import availability
+
+    url = "postgresql+psycopg://root@127.0.0.1:5432/test"
+    killer = sa.create_engine(url)
+    try:
+        with app_on(url) as app, app.test_request_context("/"):
+            pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            with killer.connect() as conn:
+                assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+            caplog.set_level(logging.WARNING)
+            availability.close_session_quietly()
+            assert any("closed on a lost connection" in r.getMessage() for r in caplog.records)
+            # The next use reconnects.
+            assert db.session.execute(sa.text("SELECT 1")).scalar_one() == 1
+    finally:
+        killer.dispose()

@@ -16,6 +16,8 @@ comes back.
 """
 from __future__ import annotations
 
+import contextlib
+
 from flask import Flask, Response, current_app, g, render_template, request
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -153,3 +155,24 @@ def register(app: Flask) -> None:
     """Install the handlers (blueprints have none for these classes, so the app's apply)."""
     app.register_error_handler(exc.DBAPIError, handle_database_error)
     app.register_error_handler(exc.TimeoutError, handle_database_error)
+    # Runs before Flask-SQLAlchemy's own teardown (Flask calls them in reverse order).
+    app.teardown_appcontext(close_session_quietly)
+
+
+def close_session_quietly(_error: BaseException | None = None) -> None:
+    """End the request's session even if its connection died after the answer was made.
+
+    A request that committed and then read one more row (a refresh after the commit) holds a
+    transaction; if the server went away meanwhile, closing it raises from the ROLLBACK and
+    gunicorn would turn the finished answer into its own 500. The work is committed or was never
+    done, so the dead connection is invalidated and dropped instead.
+    """
+    try:
+        db.session.remove()
+    except exc.DBAPIError as error:
+        if classify(error) is None:
+            raise
+        with contextlib.suppress(Exception):  # already broken; only the registry matters now
+            db.session.invalidate()
+        db.session.registry.clear()
+        current_app.logger.warning("database session closed on a lost connection (%s)", reason(error))
