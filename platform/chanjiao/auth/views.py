@@ -14,7 +14,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from ..errors import DomainError, NotFound, PermissionDenied
+from ..errors import DomainError, InvalidTransition, NotFound, PermissionDenied
 from ..models import User
 from ..orgs import services as orgs
 from ..throttles import anonymous_form_limit, limiter, login_limit
@@ -216,7 +216,8 @@ def accept_invitation(code: str):
                 )
         except DomainError as error:
             add_domain_error(form, error)
-            status = 400
+            # Spent by someone else meanwhile: the link is gone, as on a fresh visit.
+            status = 410 if isinstance(error, InvalidTransition) else 400
         else:
             start_session(user)
             flash(_("账号已创建，欢迎加入%(org)s。", org=user.organisation.name), "success")
@@ -244,7 +245,8 @@ def reset_password(token: str):
                 user = services.reset_password(token, form.password.data)
         except DomainError as error:
             add_domain_error(form, error)
-            status = 400
+            # Spent by someone else meanwhile: the link is gone, as on a fresh visit.
+            status = 410 if isinstance(error, InvalidTransition) else 400
         else:
             if current_user.is_authenticated and current_user.id == user.id:
                 logout_user()  # log in again with the new password
