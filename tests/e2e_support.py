@@ -247,6 +247,28 @@ class LiveServer:
         return self.log.read_text(errors="replace")[-6000:] if self.log.exists() else ""
 
 
+def wait_for_background_work(database: str, timeout: float = 120) -> None:
+    """Wait until the server's outbox has nothing pending or running (suggestions, encodings),
+    so that a page shows the state the journey has reached, not a moment of it."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            with engine.connect() as conn:
+                busy = conn.execute(sa.text(
+                    "SELECT kind, state, attempts, last_error FROM outbox_message"
+                    " WHERE state IN ('pending', 'running')"
+                )).all()
+            if not busy:
+                return
+            assert time.monotonic() < deadline, f"background work still busy: {busy}"
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -260,15 +282,19 @@ def _answers(url: str) -> bool:
 
 
 @contextmanager
-def live_server(env: dict[str, str], folder: Path) -> Iterator[LiveServer]:
-    """gunicorn with the repository's configuration and two workers, started as a new process;
-    always terminated, its stderr kept in ``folder/gunicorn.err``."""
+def live_server(
+    env: dict[str, str], folder: Path, *, workers: int = 2, threads: int | None = None
+) -> Iterator[LiveServer]:
+    """gunicorn with the repository's configuration and ``workers`` workers (gthread with
+    ``threads`` threads each, if given), started as a new process; always terminated, its
+    stderr kept in ``folder/gunicorn.err``."""
     port = free_port()
     log = folder / "gunicorn.err"
+    threading = ["-k", "gthread", "--threads", str(threads)] if threads else []
     with log.open("w") as errors, (folder / "gunicorn.out").open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-w", "2",
-             "-b", f"127.0.0.1:{port}", "wsgi:app"],
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-w", str(workers),
+             *threading, "-b", f"127.0.0.1:{port}", "wsgi:app"],
             cwd=REPO_ROOT, env=env, stdout=out, stderr=errors,
         )
         server = LiveServer(f"http://127.0.0.1:{port}", process, log)

@@ -30,6 +30,7 @@ def server(tmp_path):
         ids = e2e.prepare_database(env)
         with e2e.live_server(env, tmp_path) as live:
             live.ids = ids
+            live.database = database
             yield live
 
 
@@ -201,6 +202,9 @@ def test_demand_to_published_demonstration_platform(server, browser, tmp_path):
         expect(sent.locator(".contact")).to_contain_text(e2e.INSTITUTION["contact_phone"])
 
         # ---------------------------------------------------------------- 3. staff curate
+        # The accepted interest and the engine's suggestions both feed the curation queue, the
+        # latter from background jobs: the queue is read once they are done.
+        e2e.wait_for_background_work(server.database)
         staff = session(e2e.STAFF["email"])
         page = staff.page
         page.goto("/staff/curation")

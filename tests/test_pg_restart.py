@@ -12,7 +12,6 @@ error shape, and writes must succeed again without restarting gunicorn.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from .e2e_support import REPO_ROOT, SERVER_START_SECONDS, _answers, _run, free_port, server_env
+from .e2e_support import _run, live_server, server_env
 from .pg_cluster import Cluster, pg_cluster
 from .test_api import DEMAND
 
@@ -106,30 +105,9 @@ def hammer(base: str, secret: str, load: Load, stop: threading.Event, n: int) ->
 
 @contextmanager
 def gunicorn(env: dict[str, str], folder: Path) -> Iterator[tuple[str, Path]]:
-    port = free_port()
-    log = folder / "gunicorn.err"
-    with log.open("w") as errors, (folder / "gunicorn.out").open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-w", "2",
-             "-k", "gthread", "--threads", "4", "-b", f"127.0.0.1:{port}", "wsgi:app"],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=errors,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + SERVER_START_SECONDS
-            while not _answers(base + "/"):
-                assert process.poll() is None, log.read_text()[-4000:]
-                assert time.monotonic() < deadline, log.read_text()[-4000:]
-                time.sleep(0.3)
-            yield base, log
-            assert process.poll() is None, "gunicorn exited:\n" + log.read_text()[-4000:]
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    with live_server(env, folder, workers=2, threads=4) as server:
+        yield server.url, server.log
+        assert server.process.poll() is None, "gunicorn exited:\n" + server.errors()
 
 
 def stored_demands(cluster: Cluster, database: str) -> set[tuple[int, str]]:
