@@ -290,23 +290,28 @@ def issue_password_reset(actor: User, user: User) -> tuple[PasswordResetToken, s
         raise NotFound(_("用户不存在。"))
     if not user.active:
         raise DomainError(_("该账号已停用，不能重置密码。"))
+    return _new_reset(user, actor, "user.reset_issued")
+
+
+def _new_reset(user: User, actor: User, action: str) -> tuple[PasswordResetToken, str]:
+    """A fresh one-time reset link for ``user`` (older ones stop working), recorded as
+    ``action`` by ``actor`` and e-mailed after the commit; the row and the raw token."""
     now = utcnow()
     _expire_open_resets(user, now)
     token, token_hash = new_secret()
-    hours = current_app.config["PASSWORD_RESET_HOURS"]
     reset = PasswordResetToken(
         user_id=user.id,
         token_hash=token_hash,
         created_by_id=actor.id,
         created_at=now,
-        expires_at=now + timedelta(hours=hours),
+        expires_at=now + timedelta(hours=current_app.config["PASSWORD_RESET_HOURS"]),
     )
     db.session.add(reset)
     db.session.flush()
-    record(actor, "user.reset_issued", user, expires_at=reset.expires_at.isoformat())
+    record(actor, action, user, expires_at=reset.expires_at.isoformat())
     from .. import mail
 
-    mail.send_password_reset(reset, token, issued_by=actor)  # sent after the commit
+    mail.send_password_reset(reset, token, issued_by=actor)
     return reset, token
 
 
@@ -424,19 +429,4 @@ def request_password_reset(email: str) -> None:
     if user is None or not user.active:
         hash_password("same-time-either-way-1")  # the answer takes as long as for an account
         return
-    now = utcnow()
-    _expire_open_resets(user, now)
-    token, token_hash = new_secret()
-    reset = PasswordResetToken(
-        user_id=user.id,
-        token_hash=token_hash,
-        created_by_id=user.id,
-        created_at=now,
-        expires_at=now + timedelta(hours=current_app.config["PASSWORD_RESET_HOURS"]),
-    )
-    db.session.add(reset)
-    db.session.flush()
-    record(user, "user.reset_requested", user, expires_at=reset.expires_at.isoformat())
-    from .. import mail
-
-    mail.send_password_reset(reset, token)
+    _new_reset(user, user, "user.reset_requested")
