@@ -339,3 +339,21 @@ def test_five_wrong_codes_on_the_setup_page_end_the_session(client, make, login)
     assert not logged_in_as_staff(client)
     assert db.session.scalar(select(func.count()).select_from(RecoveryCode)) == 0
     assert actions() == ["two_factor.too_many_wrong_codes"]
+
+
+def test_the_staff_user_list_links_an_admin_to_each_accounts_reset(client, make, login):
+    admin = make.user(role="admin")
+    staff = make.user(role="staff", name="钱工作")
+    login(admin)
+    html = client.get("/staff/users").get_data(as_text=True)
+    link = f"/account/two-factor/reset?email={staff.email}"
+    assert f'href="{link}"' in html
+    assert f"two-factor/reset?email={admin.email}" not in html  # not oneself
+    page = client.get(link).get_data(as_text=True)
+    assert f'value="{staff.email}"' in page
+
+
+def test_plain_staff_see_no_reset_link(client, make, login):
+    make.user(role="staff")
+    login(make.user(role="staff"))
+    assert "two-factor/reset" not in client.get("/staff/users").get_data(as_text=True)

@@ -275,6 +275,8 @@ def disable():
 @admin_required
 def admin_reset():
     form = ResetForm()
+    if request.method == "GET":
+        form.email.data = request.args.get("email", "")  # from the staff user list's link
     status = 200
     if form.validate_on_submit():
         try:
