@@ -49,32 +49,29 @@ def has_visible_character(value: str) -> bool:
     )
 
 
-def visible_text(
-    value: str | None, label: str, field: str | None = None, *, required: bool = False
-) -> str:
+def control_characters_message(label: str, codes: list[str]) -> str:
+    """The refusal of a field (``label``, translated) holding the characters ``codes``."""
+    from flask_babel import gettext as _
+
+    return _("%(field)s含有不可见的控制字符（%(codes)s），请删除后重新输入。",
+             field=label, codes="、".join(codes[:3]))
+
+
+def visible_text(value: str | None, label: str, field: str | None = None) -> str:
     """``value`` as stored text: zero-width characters stripped, then surrounding space.
 
     A bidi override can make "\u202eexe.pdf" read as "fdp.exe" and hides text from reviewers, so
     control and format characters are refused, not dropped, with a message naming the field
-    (``label``, already translated). With ``required``, text that shows no character is refused
-    as empty.
+    (``label``, already translated). Whether text that shows no character may stand is the
+    caller's rule (:func:`has_visible_character`), with its own message.
     """
-    from flask_babel import gettext as _
-
     from .errors import ValidationFailed
 
     text = (value or "").translate(ZERO_WIDTH)
     codes = forbidden_characters(text)
     if codes:
-        raise ValidationFailed(
-            _("%(field)s含有不可见的控制字符（%(codes)s），请删除后重新输入。",
-              field=label, codes="、".join(codes[:3])),
-            field=field,
-        )
-    text = text.strip()
-    if required and not has_visible_character(text):
-        raise ValidationFailed(_("请填写%(field)s。", field=label), field=field)
-    return text
+        raise ValidationFailed(control_characters_message(label, codes), field=field)
+    return text.strip()
 
 
 def get_by_id(model: type[T], object_id: int) -> T | None:

@@ -1,11 +1,10 @@
 """Form base shared by every blueprint."""
 from __future__ import annotations
 
-from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 
-from .common import ZERO_WIDTH, forbidden_characters
+from .common import ZERO_WIDTH, control_characters_message, forbidden_characters
 
 
 class CleanForm(FlaskForm):
@@ -35,9 +34,6 @@ class CleanForm(FlaskForm):
             ]
             codes = list(dict.fromkeys(codes))
             if codes:
-                field.errors = [*field.errors, _(
-                    "%(field)s含有不可见的控制字符（%(codes)s），请删除后重新输入。",
-                    field=field.label.text, codes="、".join(codes[:3]),
-                )]
+                field.errors = [*field.errors, control_characters_message(field.label.text, codes)]
                 valid = False
         return valid

@@ -197,18 +197,17 @@ def update_profile(
     """Update the organisation's profile; return True if a rejected application was resubmitted."""
     _require_org_admin(actor, organisation)
     typed = _visible_fields({
-        "name": name, "contact_name": contact_name, "address": address, "description": description,
+        "contact_name": contact_name, "address": address, "description": description,
+        **({"name": name} if name is not None else {}),
     })
-    name, contact_name, address, description = (
-        typed["name"] if name is not None else None,
-        typed["contact_name"], typed["address"], typed["description"],
-    )
+    name = typed.get("name")  # stripped: None when not sent, "" when blank
+    contact_name, address, description = typed["contact_name"], typed["address"], typed["description"]
     if not is_valid_phone(contact_phone):
         raise DomainError(_("请输入有效的手机号或固定电话。"), field="contact_phone")
     changes: dict[str, str] = {}
     if identity_editable(organisation):
-        if name is not None and name.strip() and name.strip() != organisation.name:
-            changes["name"] = name.strip()
+        if name and name != organisation.name:
+            changes["name"] = name
         if credit_code is not None:
             code = normalise_credit_code(credit_code)
             if code != organisation.credit_code:
@@ -223,9 +222,9 @@ def update_profile(
     ):
         raise PermissionDenied(_("机构审核通过后，名称和统一社会信用代码不能修改。"))
     for key, value in (
-        ("contact_name", contact_name.strip()),
+        ("contact_name", contact_name),
         ("contact_phone", contact_phone.strip()),
-        ("address", address.strip()),
+        ("address", address),
         ("description", description),
     ):
         if getattr(organisation, key) != value:
