@@ -339,3 +339,21 @@ def test_second_factor_codes_count_with_the_login_attempts_of_an_address(app, ma
     assert client.post("/login/verify", data={"code": "000000"}).status_code != 429
     assert client.post("/login/verify", data={"code": "000001"}).status_code != 429
     assert client.post("/login/verify", data={"code": "000002"}).status_code == 429
+
+
+def test_forgot_and_confirm_refuse_a_post_without_its_csrf_token(app, make):
+    user = make.user(make.org(), email_confirmed_at=None)
+    client = _client(app)
+    response = client.post("/forgot", data={"email": user.email}, csrf=False)
+    assert response.status_code == 400 and "表单安全校验失败" in response.get_data(as_text=True)
+    assert _mails("password_reset") == []
+    response = client.post(f"/confirm/{confirmation_token(user)}", csrf=False)
+    assert response.status_code == 400
+    db.session.refresh(user)
+    assert user.email_confirmed_at is None and _is_anonymous(client)
+
+
+def test_forgot_refuses_a_malformed_address_and_writes_nothing(app):
+    response = _client(app).post("/forgot", data={"email": ""})
+    assert response.status_code == 400 and "请输入电子邮箱" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(PasswordResetToken)) == 0
